@@ -76,18 +76,18 @@ type DeliveryStatus struct {
 // Message is a parsed message: its own headers, what kind it is, and what it
 // carries. It is what `backstop parse` prints as JSON.
 type Message struct {
-	MessageID   string    `json:"message_id"`
-	InReplyTo   []string  `json:"in_reply_to"`
-	References  []string  `json:"references"`
-	From        Address   `json:"from"`
-	Sender      *Address  `json:"sender,omitempty"`
-	ReplyTo     []Address `json:"reply_to"`
-	To          []Address `json:"to"`
-	Cc          []Address `json:"cc"`
-	DeliveredTo []string  `json:"delivered_to"` // Delivered-To and X-Original-To values
-	ReturnPath  string    `json:"return_path"`  // "" for a null sender <>
+	MessageID   string     `json:"message_id"`
+	InReplyTo   []string   `json:"in_reply_to"`
+	References  []string   `json:"references"`
+	From        Address    `json:"from"`
+	Sender      *Address   `json:"sender,omitempty"`
+	ReplyTo     []Address  `json:"reply_to"`
+	To          []Address  `json:"to"`
+	Cc          []Address  `json:"cc"`
+	DeliveredTo []string   `json:"delivered_to"` // Delivered-To and X-Original-To values
+	ReturnPath  string     `json:"return_path"`  // "" for a null sender <>
 	Date        *time.Time `json:"date"`
-	Subject     string    `json:"subject"`
+	Subject     string     `json:"subject"`
 	// AuthResults holds the raw values of every Authentication-Results
 	// header (RFC 8601), top first. Whose to trust is the caller's policy.
 	AuthResults []string `json:"auth_results,omitempty"`

@@ -64,8 +64,8 @@ type Data struct {
 	Customer     Person
 	Organisation string // the customer's organisation, "" for free-mail
 	Reporter     Person
-	Lead         Person // the lead acting or assigned
-	Recipient    Person // who this email is for
+	Lead         Person   // the lead acting or assigned
+	Recipient    Person   // who this email is for
 	History      []string // one line per earlier incident with this customer/organisation
 	Now          time.Time
 

@@ -73,15 +73,32 @@ type Data struct {
 	EvidenceMode string
 
 	// Command receipts.
-	Command string   // the command line as read
-	Outcome string   // "done", "refused", "unknown"
-	Detail  string   // what happened, or why refused
-	Allowed []string // commands allowed now, when refused
+	Command string // the command line as read
+	Outcome string // "done", "refused", "unknown"
+	Detail  string // what happened, or why refused
+	// Allowed lists the commands that make sense now ("SEVER",
+	// "ESCALATE <address> [name]", …). Set it on refusals; when set on
+	// any internal email, it replaces that template's default command list.
+	Allowed []string
 
 	// Customer-email previews and scheduling.
 	Preview  *Rendered // the exact customer email
 	SendAt   time.Time
 	Approver Person
+	// EmailKind is the template name of the email this one is about: the
+	// one in Preview (Boundary, PartingWays, Escalation), or the one a
+	// delivery notice reports (any name). "" reads as "the email".
+	EmailKind string
+	// AwaitingApproval is true when a customer email waits for a second
+	// lead's APPROVE before it is scheduled (SendAt is then zero).
+	AwaitingApproval bool
+	// BoundarySent is when the boundary email went to the customer; zero
+	// if none has. Escalation and parting-ways emails refer to it.
+	BoundarySent time.Time
+	// EmailTo is who the email named by EmailKind goes (or went) to. When
+	// empty, Render fills it in: Target for an escalation, Customer for a
+	// boundary or parting-ways email.
+	EmailTo Person
 
 	// Escalation target (manager/HR).
 	Target Person

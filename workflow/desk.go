@@ -1,0 +1,576 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"backstop/templates"
+)
+
+// Desk decides what each incoming message means and records it: the
+// message, the incident change, the audit trail and any outgoing mail, in
+// one transaction.
+type Desk struct {
+	cfg         Config
+	st          *Store
+	tmpl        *templates.Set
+	log         *slog.Logger
+	leads       map[string]Person // lower-cased address → lead
+	team        map[string]bool   // lower-cased addresses
+	teamDomains map[string]bool
+	domain      string // of the escalations address
+}
+
+// NewDesk checks cfg and returns a desk recording into st and rendering
+// emails with t. The desk also becomes the store's notifier: a Dispatcher on
+// st tells the leads about failed and uncertain deliveries through it.
+func NewDesk(cfg Config, st *Store, t *templates.Set) (*Desk, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil || t == nil {
+		return nil, errors.New("workflow: NewDesk needs a store and templates")
+	}
+	cfg = cfg.withDefaults()
+	d := &Desk{
+		cfg:         cfg,
+		st:          st,
+		tmpl:        t,
+		log:         cfg.Logger,
+		leads:       map[string]Person{},
+		team:        map[string]bool{},
+		teamDomains: map[string]bool{},
+		domain:      domainOf(cfg.Escalations),
+	}
+	for _, l := range cfg.Leads {
+		l.Address = strings.TrimSpace(l.Address)
+		d.leads[lower(l.Address)] = l
+	}
+	for _, a := range cfg.TeamAddresses {
+		d.team[lower(a)] = true
+	}
+	for _, dom := range cfg.TeamDomains {
+		d.teamDomains[lower(dom)] = true
+	}
+	st.desk.Store(d)
+	return d, nil
+}
+
+// isLead reports whether addr is a lead's.
+func (d *Desk) isLead(addr string) bool {
+	_, ok := d.leads[lower(addr)]
+	return ok
+}
+
+// isTeam reports whether addr belongs to someone who may report: a lead, a
+// listed team address, an address at a team domain, or backstop itself.
+func (d *Desk) isTeam(addr string) bool {
+	a := lower(addr)
+	if a == "" {
+		return false
+	}
+	return d.isLead(a) || d.team[a] || d.teamDomains[domainOf(a)] || sameMailbox(a, d.cfg.Escalations)
+}
+
+func (d *Desk) now() time.Time { return d.cfg.Now() }
+
+// dedupeKey identifies a message across mailboxes and UIDVALIDITY changes.
+func dedupeKey(in *Inbound) string {
+	if id := strings.Trim(strings.TrimSpace(in.MessageID), "<>"); id != "" {
+		return id
+	}
+	if in.Raw != nil {
+		sum := sha256.Sum256(in.Raw)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	// A too-large message without Message-ID: only its place identifies it.
+	return fmt.Sprintf("uid:%s/%d/%d", in.Mailbox, in.UIDValidity, in.UID)
+}
+
+// handling is the state of one Handle call, inside its transaction.
+type handling struct {
+	d   *Desk
+	ctx context.Context
+	tx  *sql.Tx
+	in  *Inbound
+	now time.Time
+
+	sender   string // lower-cased From address
+	rowID    int64  // messages row
+	class    string
+	incident int64
+	queued   int
+	dup      bool
+}
+
+// Handle classifies in and records the outcome in one transaction. A
+// message already recorded (same mailbox, UIDVALIDITY and UID, or same
+// Message-ID) returns its recorded disposition and changes nothing, so that
+// a redelivery after a crash is harmless. An error means nothing was
+// recorded: the caller should try the message again later.
+func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
+	if in == nil {
+		return 0, errors.New("workflow: Handle called without a message")
+	}
+	h := &handling{d: d, ctx: ctx, in: in, now: d.now(), sender: lower(in.From.Address)}
+	var disp Disposition
+	err := d.st.tx(ctx, func(tx *sql.Tx) error {
+		h.tx = tx
+		var err error
+		disp, err = h.run()
+		return err
+	})
+	if err != nil {
+		d.log.Error("message not recorded; it will be retried", "mailbox", in.Mailbox, "uid", in.UID, "err", err)
+		return 0, fmt.Errorf("workflow: handling message uid %d: %w", in.UID, err)
+	}
+	attrs := []any{"mailbox", in.Mailbox, "uid", in.UID, "disposition", disp.String()}
+	if h.dup {
+		attrs = append(attrs, "duplicate", true)
+	} else {
+		attrs = append(attrs, "class", h.class, "queued", h.queued)
+	}
+	if h.incident != 0 {
+		attrs = append(attrs, "incident", Ref(h.incident))
+	}
+	if d.isTeam(h.sender) {
+		attrs = append(attrs, "from", h.sender)
+	}
+	d.log.Info("message handled", attrs...)
+	return disp, nil
+}
+
+func (h *handling) run() (Disposition, error) {
+	in := h.in
+	if disp, found, err := h.recorded(); err != nil || found {
+		h.dup = found
+		if err == nil {
+			err = advance(h.ctx, h.tx, in.Mailbox, in.UIDValidity, in.UID, h.now)
+		}
+		return disp, err
+	}
+	if err := advance(h.ctx, h.tx, in.Mailbox, in.UIDValidity, in.UID, h.now); err != nil {
+		return 0, err
+	}
+
+	switch {
+	case in.TooLarge:
+		return h.quarantine(ClassTooLarge, fmt.Sprintf("the message is %d bytes, over the size limit; it was not downloaded: ask the sender to forward it without large attachments", in.Size), 0)
+	case in.ParseError != "":
+		return h.quarantine(ClassMalformed, "the message could not be read as email: "+in.ParseError, 0)
+	}
+	if reason := h.autoReason(); reason != "" {
+		return h.auto(reason)
+	}
+
+	insider := h.d.isTeam(h.sender)
+	forward := in.Kind == "forward" && len(in.Originals) > 0
+	if forward && insider {
+		if cust, ok := h.d.customerOf(in.Originals, in.From); ok {
+			return h.forward(cust)
+		}
+	}
+	// A forward that names a customer never gets here: it is threaded by
+	// its customer, never by subject. What is left may be matched by the
+	// [INC-n] tag too: no customer is involved.
+	m, ok, err := h.matchReply()
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		return h.reply(m)
+	}
+	if forward && insider {
+		// Every forwarded message is from the team: open an incident
+		// with the customer unknown rather than drop the report.
+		return h.forward(Person{})
+	}
+	if insider {
+		reason := "no forwarded message found: forward the customer's email as an attachment or inline"
+		if in.Kind == "reply" {
+			reason = "a reply that answers none of backstop's emails: reply to backstop's email about the incident, or forward the customer's email as an attachment or inline"
+		}
+		return h.quarantine(ClassUnmatched, reason, 0)
+	}
+	return h.quarantine(ClassOutsider, "the sender is not on the team: backstop takes reports only from the team and never answers outsiders", 0)
+}
+
+// recorded looks for the message among those already handled.
+func (h *handling) recorded() (Disposition, bool, error) {
+	var disp string
+	err := h.tx.QueryRowContext(h.ctx, `
+		SELECT disposition FROM messages
+		WHERE dedupe_key = ? OR (uid IS NOT NULL AND mailbox = ? AND uidvalidity = ? AND uid = ?)
+		LIMIT 1`, dedupeKey(h.in), h.in.Mailbox, int64(h.in.UIDValidity), nullUID(h.in.UID)).Scan(&disp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("looking for an earlier copy: %w", err)
+	}
+	dp, err := parseDisposition(disp)
+	return dp, err == nil, err
+}
+
+func nullUID(uid uint32) sql.NullInt64 {
+	if uid == 0 {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(uid), Valid: true}
+}
+
+// record inserts the messages row.
+func (h *handling) record(class string, disp Disposition, incident int64, reason string, keepRaw bool) error {
+	in := h.in
+	var raw []byte
+	if keepRaw && in.Raw != nil {
+		raw = in.Raw
+	}
+	size := in.Size
+	if size == 0 {
+		size = int64(len(in.Raw))
+	}
+	res, err := h.tx.ExecContext(h.ctx, `
+		INSERT INTO messages (mailbox, uidvalidity, uid, dedupe_key, message_id, from_address, subject,
+			received_at, size, class, disposition, reason, incident_id, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		in.Mailbox, int64(in.UIDValidity), nullUID(in.UID), dedupeKey(in), in.MessageID, h.sender, in.Subject,
+		ms(h.now), size, class, disp.String(), reason, nullID(incident), raw)
+	if err != nil {
+		return fmt.Errorf("recording the message: %w", err)
+	}
+	h.rowID, err = res.LastInsertId()
+	h.class = class
+	h.incident = incident
+	return err
+}
+
+// event appends to the audit trail.
+func (d *Desk) event(ctx context.Context, tx *sql.Tx, incident int64, at time.Time, actor, kind, detail, messageID string) error {
+	if actor == "" {
+		actor = "(unknown sender)"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (incident_id, at, actor, kind, detail, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		nullID(incident), ms(at), actor, kind, detail, messageID)
+	if err != nil {
+		return fmt.Errorf("recording a %s event: %w", kind, err)
+	}
+	return nil
+}
+
+func (h *handling) event(incident int64, kind, detail string) error {
+	return h.d.event(h.ctx, h.tx, incident, h.now, h.sender, kind, detail, h.in.MessageID)
+}
+
+// autoReason says why a message was written by a machine and must never be
+// answered (RFC 3834), or "" for a human message.
+func (h *handling) autoReason() string {
+	in := h.in
+	local, _, _ := splitAddress(h.sender)
+	switch {
+	case in.AutoReason != "":
+		return in.AutoReason
+	case in.Bounce:
+		return "delivery status report"
+	case in.NullSender:
+		return "null sender"
+	case local == "mailer-daemon" || local == "postmaster":
+		return "sender " + local
+	case sameMailbox(h.sender, h.d.cfg.Escalations):
+		return "sent by backstop's own address"
+	}
+	if _, ok := tokenFromMessageID(in.MessageID, h.d.domain); ok {
+		return "one of backstop's own emails came back"
+	}
+	return ""
+}
+
+// auto records an auto-reply or bounce. It is never answered. A bounce
+// that names one of backstop's emails is noted on its incident.
+func (h *handling) auto(reason string) (Disposition, error) {
+	in := h.in
+	class := ClassAuto
+	if in.Bounce {
+		class = ClassBounce
+	}
+	outboxID, incident, err := h.bouncedRow()
+	if err != nil {
+		return 0, err
+	}
+	if err := h.record(class, Processed, incident, reason, false); err != nil {
+		return 0, err
+	}
+	if incident != 0 || outboxID != 0 {
+		detail := reason
+		if outboxID != 0 {
+			detail += fmt.Sprintf("; about outbox #%d", outboxID)
+		}
+		if len(in.BounceRecipients) > 0 {
+			detail += "; failed recipients: " + strings.Join(in.BounceRecipients, ", ")
+		}
+		if err := h.event(incident, EventAuto, detail); err != nil {
+			return 0, err
+		}
+	}
+	return Processed, nil
+}
+
+// bouncedRow finds the outbox row a bounce or auto-reply is about: by the
+// envelope address it came back to (local+bounce-ID@domain) or by the
+// Message-ID it quotes or answers.
+func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
+	in := h.in
+	var addrs []string
+	for _, p := range append(append([]Person{}, in.To...), in.Cc...) {
+		addrs = append(addrs, p.Address)
+	}
+	addrs = append(addrs, in.DeliveredTo...)
+	for _, a := range addrs {
+		tag, ok := tokenFromAddress(h.d.cfg.Escalations, a)
+		if !ok {
+			continue
+		}
+		if n, ok := strings.CutPrefix(tag, "bounce-"); ok {
+			if id, err := strconv.ParseInt(n, 10, 64); err == nil {
+				return h.outboxIncident("id = ?", id)
+			}
+		}
+	}
+	ids := append([]string{in.BounceOriginalID}, in.InReplyTo...)
+	for _, id := range ids {
+		if id = strings.Trim(strings.TrimSpace(id), "<>"); id == "" {
+			continue
+		}
+		if o, inc, err := h.outboxIncident("message_id = ?", id); err != nil || o != 0 {
+			return o, inc, err
+		}
+	}
+	return 0, 0, nil
+}
+
+func (h *handling) outboxIncident(where string, arg any) (outboxID, incident int64, err error) {
+	var inc sql.NullInt64
+	err = h.tx.QueryRowContext(h.ctx, "SELECT id, incident_id FROM outbox WHERE "+where, arg).Scan(&outboxID, &inc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("looking up a bounced email: %w", err)
+	}
+	return outboxID, inc.Int64, nil
+}
+
+// quarantine records a message that cannot be processed and tells the
+// leads: sender, subject and reason, never the content.
+func (h *handling) quarantine(class, reason string, incident int64) (Disposition, error) {
+	in := h.in
+	if err := h.record(class, Quarantined, incident, reason, true); err != nil {
+		return 0, err
+	}
+	if err := h.event(incident, EventQuarantined, class+": "+reason); err != nil {
+		return 0, err
+	}
+	var inc *Incident
+	if incident != 0 {
+		var err error
+		if inc, err = loadIncident(h.ctx, h.tx, incident); err != nil {
+			return 0, err
+		}
+	}
+	for _, lead := range h.d.cfg.Leads {
+		data := h.d.baseData(inc, lead, h.now)
+		data.Reason = reason
+		data.MessageFrom = in.From.String()
+		if data.MessageFrom == "" {
+			data.MessageFrom = "(no sender)"
+		}
+		data.MessageSubj = in.Subject
+		err := h.d.queue(h.ctx, h.tx, h.now, outItem{
+			incident: inc, template: templates.QuarantineNotice, to: lead, data: data, cause: in.MessageID,
+		}, &h.queued)
+		if err != nil {
+			return 0, err
+		}
+	}
+	return Quarantined, nil
+}
+
+// match is an incident a reply answers.
+type match struct {
+	incident int64
+	how      string // "reply token", "References", "subject tag"
+	issuedTo string // whom the token was issued to ("" for the subject tag)
+}
+
+var subjectTag = regexp.MustCompile(`(?i)\[INC-([0-9]{1,18})\]`)
+
+// matchReply finds the incident a reply answers: by the token in the address
+// it was sent to, then by a token in a Message-ID it answers, then by the
+// [INC-n] tag in its subject. A token that does not verify matches nothing.
+func (h *handling) matchReply() (match, bool, error) {
+	in := h.in
+	var addrs []string
+	for _, p := range append(append([]Person{}, in.To...), in.Cc...) {
+		addrs = append(addrs, p.Address)
+	}
+	addrs = append(addrs, in.DeliveredTo...)
+	for _, a := range addrs {
+		tok, ok := tokenFromAddress(h.d.cfg.Escalations, a)
+		if !ok {
+			continue
+		}
+		m, ok, err := h.verify(tok, "reply token")
+		if err != nil || ok {
+			return m, ok, err
+		}
+	}
+	ids := append([]string{}, in.InReplyTo...)
+	for i := len(in.References) - 1; i >= 0; i-- {
+		ids = append(ids, in.References[i])
+	}
+	for _, id := range ids {
+		tok, ok := tokenFromMessageID(id, h.d.domain)
+		if !ok {
+			continue
+		}
+		m, ok, err := h.verify(tok, "References")
+		if err != nil || ok {
+			return m, ok, err
+		}
+	}
+	if sm := subjectTag.FindStringSubmatch(in.Subject); sm != nil {
+		if id, err := strconv.ParseInt(sm[1], 10, 64); err == nil {
+			exists, err := incidentExists(h.ctx, h.tx, id)
+			if err != nil || exists {
+				return match{incident: id, how: "subject tag"}, exists, err
+			}
+		}
+	}
+	return match{}, false, nil
+}
+
+// verify checks a token: it must verify for the recipient it was issued to
+// (found in the outbox), or for the sender, and name an existing incident
+// (or none, for quarantine notices).
+func (h *handling) verify(tok, how string) (match, bool, error) {
+	id, ok := ParseToken(tok)
+	if !ok {
+		return match{}, false, nil
+	}
+	rows, err := h.tx.QueryContext(h.ctx, `SELECT DISTINCT recipient FROM outbox WHERE token = ? LIMIT 8`, lower(tok))
+	if err != nil {
+		return match{}, false, fmt.Errorf("looking up a reply token: %w", err)
+	}
+	var issued []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return match{}, false, err
+		}
+		issued = append(issued, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return match{}, false, err
+	}
+	issued = append(issued, h.sender)
+	for _, r := range issued {
+		if r == "" {
+			continue
+		}
+		if _, ok := VerifyToken(h.d.cfg.Secret, tok, r); !ok {
+			continue
+		}
+		if id != 0 {
+			exists, err := incidentExists(h.ctx, h.tx, id)
+			if err != nil || !exists {
+				return match{}, false, err
+			}
+		}
+		return match{incident: id, how: how, issuedTo: r}, true, nil
+	}
+	h.d.log.Warn("a reply token did not verify", "mailbox", h.in.Mailbox, "uid", h.in.UID, "via", how)
+	return match{}, false, nil
+}
+
+func incidentExists(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM incidents WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// maxNote bounds the reply text kept in a note event.
+const maxNote = 4000
+
+// reply records a reply to backstop's email on its incident. Commands in
+// it are a later issue: for now the text is kept as a note. A reply from
+// outside the team is quarantined.
+func (h *handling) reply(m match) (Disposition, error) {
+	in := h.in
+	var inc *Incident
+	if m.incident != 0 {
+		var err error
+		if inc, err = loadIncident(h.ctx, h.tx, m.incident); err != nil {
+			return 0, err
+		}
+	}
+	allowed := h.d.isTeam(h.sender) || (inc != nil && h.sender != "" && h.sender == lower(inc.Reporter.Address))
+	if !allowed || sameMailbox(h.sender, h.d.cfg.Escalations) {
+		what := "a reply to one of backstop's notices"
+		if inc != nil {
+			what = "a reply about " + inc.Ref()
+		}
+		return h.quarantine(ClassOutsider, what+" from an address outside the team (matched by "+m.how+"); nothing was done", m.incident)
+	}
+	if err := h.record(ClassReply, Processed, m.incident, "matched by "+m.how, false); err != nil {
+		return 0, err
+	}
+	detail := "reply (matched by " + m.how
+	if m.issuedTo != "" && m.issuedTo != h.sender {
+		detail += ", token issued to " + m.issuedTo
+	}
+	detail += ")"
+	if text := strings.TrimSpace(in.ReplyText); text != "" {
+		detail += ": " + truncate(text, maxNote)
+	}
+	if err := h.event(m.incident, EventNote, detail); err != nil {
+		return 0, err
+	}
+	if inc != nil {
+		if err := touchIncident(h.ctx, h.tx, inc.ID, h.now); err != nil {
+			return 0, err
+		}
+	}
+	return Processed, nil
+}
+
+func touchIncident(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, "UPDATE incidents SET updated_at = ? WHERE id = ?", ms(now), id)
+	return err
+}
+
+// truncate cuts s to at most n bytes at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + " …"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

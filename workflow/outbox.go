@@ -1,0 +1,313 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"backstop/templates"
+)
+
+// outItem is an email to put in the outbox.
+type outItem struct {
+	incident  *Incident // nil: about no incident (quarantine notices)
+	template  string
+	to        Person
+	customer  bool // a customer email (later issue): no Auto-Submitted
+	data      *templates.Data
+	attach    []storedAttachment
+	state     string    // OutQueued (default) or OutHeld
+	notBefore time.Time // zero: now
+	cause     string    // Message-ID of the email that caused it, for the audit trail
+}
+
+// storedMail is the outbox's mail column: an OutMail without what has its
+// own column. Evidence attachments refer to the stored message instead of
+// copying it.
+type storedMail struct {
+	From          Person             `json:"from"`
+	Sender        *Person            `json:"sender,omitempty"`
+	To            []Person           `json:"to"`
+	Cc            []Person           `json:"cc,omitempty"`
+	ReplyTo       []Person           `json:"reply_to,omitempty"`
+	InReplyTo     string             `json:"in_reply_to,omitempty"`
+	References    []string           `json:"references,omitempty"`
+	AutoSubmitted string             `json:"auto_submitted,omitempty"`
+	Headers       [][2]string        `json:"headers,omitempty"`
+	Text          string             `json:"text"`
+	HTML          string             `json:"html"`
+	Attachments   []storedAttachment `json:"attachments,omitempty"`
+}
+
+type storedAttachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Data        []byte `json:"data,omitempty"`
+	MessageRow  int64  `json:"message_row,omitempty"` // the raw message of this messages row
+}
+
+// maxReferences bounds the References field: the thread's root and the most
+// recent emails.
+const maxReferences = 10
+
+// queue renders an email and puts it in the outbox, unless a rate cap is
+// reached (then the audit trail says so). Each email has one recipient,
+// its own reply token and a Message-ID carrying the token, and threads
+// under the earlier emails of the incident to the same recipient.
+func (d *Desk) queue(ctx context.Context, tx *sql.Tx, now time.Time, it outItem, queued *int) error {
+	var incID int64
+	if it.incident != nil {
+		incID = it.incident.ID
+	}
+	rcpt := strings.TrimSpace(it.to.Address)
+	if !isAddress(rcpt) {
+		return fmt.Errorf("queueing %s: %q is not an address", it.template, it.to.Address)
+	}
+	if d.isForbiddenRecipient(rcpt) {
+		return fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
+	}
+	if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template); err != nil {
+		return err
+	} else if capped {
+		d.log.Warn("email suppressed: rate cap reached", "incident", incID, "template", it.template, "cap", why)
+		return d.event(ctx, tx, incID, now, Actor, EventMailSuppressed,
+			fmt.Sprintf("%s to %s not sent: %s", it.template, rcpt, why), it.cause)
+	}
+
+	r, err := d.tmpl.Render(it.template, it.data)
+	if err != nil {
+		return fmt.Errorf("rendering %s: %w", it.template, err)
+	}
+	token := Token(d.cfg.Secret, incID, rcpt)
+	m := storedMail{
+		From:    Person{Name: d.cfg.FromName, Address: d.cfg.Escalations},
+		To:      []Person{{Name: it.to.Name, Address: rcpt}},
+		ReplyTo: []Person{{Name: d.cfg.FromName, Address: tokenAddress(d.cfg.Escalations, token)}},
+		Text:    r.Text,
+		HTML:    r.HTML,
+	}
+	subject := oneLine(r.Subject)
+	if it.incident != nil {
+		subject = "[" + it.incident.Ref() + "] " + subject
+		m.Headers = append(m.Headers, [2]string{"X-Backstop-Incident", it.incident.Ref()})
+		refs, err := d.thread(ctx, tx, incID, lower(rcpt))
+		if err != nil {
+			return err
+		}
+		if len(refs) > 0 {
+			m.InReplyTo = refs[len(refs)-1]
+			if len(refs) > maxReferences {
+				refs = append(refs[:1], refs[len(refs)-maxReferences+1:]...)
+			}
+			m.References = refs
+		}
+	}
+	if !it.customer {
+		// RFC 3834 section 5: machine-generated, not to be answered
+		// automatically; Microsoft servers honour the second header.
+		m.AutoSubmitted = "auto-generated"
+		m.Headers = append(m.Headers, [2]string{"X-Auto-Response-Suppress", "All"})
+	}
+	m.Attachments = it.attach
+	blob, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", it.template, err)
+	}
+	rcptJSON, _ := json.Marshal([]string{rcpt})
+	state := it.state
+	if state == "" {
+		state = OutQueued
+	}
+	notBefore := it.notBefore
+	if notBefore.IsZero() {
+		notBefore = now
+	}
+	msgID := newMessageID(token, d.domain)
+	envelope := strings.TrimSpace(d.cfg.EnvelopeSender)
+	tagged := envelope == "" || strings.EqualFold(envelope, d.cfg.Escalations)
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO outbox (incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
+			mail, state, not_before, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullID(incID), it.template, it.customer, lower(rcpt), token, envelope, string(rcptJSON), msgID, subject,
+		blob, state, ms(notBefore), ms(now))
+	if err != nil {
+		return fmt.Errorf("queueing %s: %w", it.template, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if tagged {
+		// Bounces come back to local+bounce-ID@domain and name the row.
+		envelope = tokenAddress(d.cfg.Escalations, "bounce-"+strconv.FormatInt(id, 10))
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", envelope, id); err != nil {
+			return fmt.Errorf("queueing %s: %w", it.template, err)
+		}
+	}
+	if queued != nil {
+		*queued++
+	}
+	return d.event(ctx, tx, incID, now, Actor, EventMailQueued, fmt.Sprintf("%s to %s (outbox #%d)", it.template, rcpt, id), msgID)
+}
+
+// isForbiddenRecipient refuses backstop's own address as a recipient: that
+// would be a loop.
+func (d *Desk) isForbiddenRecipient(addr string) bool {
+	return sameMailbox(addr, d.cfg.Escalations)
+}
+
+// capReached applies the loop brakes: emails per incident, per recipient,
+// and quarantine notices per recipient, in the last hour.
+func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incident int64, rcpt, template string) (bool, string, error) {
+	since := ms(now.Add(-time.Hour))
+	count := func(q string, args ...any) (int, error) {
+		var n int
+		err := tx.QueryRowContext(ctx, q, args...).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("counting recent emails: %w", err)
+		}
+		return n, nil
+	}
+	if incident != 0 {
+		n, err := count("SELECT count(*) FROM outbox WHERE incident_id = ? AND created_at > ?", incident, since)
+		if err != nil || n >= d.cfg.MaxPerIncidentHour {
+			return err == nil, fmt.Sprintf("at most %d emails per incident per hour", d.cfg.MaxPerIncidentHour), err
+		}
+	}
+	n, err := count("SELECT count(*) FROM outbox WHERE recipient = ? AND created_at > ?", rcpt, since)
+	if err != nil || n >= d.cfg.MaxPerRecipientHour {
+		return err == nil, fmt.Sprintf("at most %d emails per recipient per hour", d.cfg.MaxPerRecipientHour), err
+	}
+	if template == templates.QuarantineNotice {
+		n, err := count("SELECT count(*) FROM outbox WHERE recipient = ? AND template = ? AND created_at > ?", rcpt, template, since)
+		if err != nil || n >= d.cfg.MaxQuarantineHour {
+			return err == nil, fmt.Sprintf("at most %d quarantine notices per recipient per hour", d.cfg.MaxQuarantineHour), err
+		}
+	}
+	return false, "", nil
+}
+
+// thread returns the Message-IDs of the earlier emails of an incident to a
+// recipient, oldest first: the first is the thread's root, the last the one
+// a new email answers.
+func (d *Desk) thread(ctx context.Context, tx *sql.Tx, incident int64, rcpt string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT message_id FROM outbox WHERE incident_id = ? AND recipient = ? ORDER BY id", incident, rcpt)
+	if err != nil {
+		return nil, fmt.Errorf("threading: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// oneLine makes s safe for a header: no line breaks.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+const outboxColumns = `id, incident_id, template, customer, recipient, envelope_from, rcpt, message_id, subject, mail,
+	state, not_before, attempts, last_error, created_at, sent_at`
+
+// outRow is a full outbox row.
+type outRow struct {
+	OutboxRow
+	envelope string
+	rcpt     []string
+	mail     storedMail
+}
+
+func scanOutRow(r scanner) (*outRow, error) {
+	var o outRow
+	var inc, notBefore, created, sent sql.NullInt64
+	var rcpt string
+	var blob []byte
+	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &o.Subject, &blob,
+		&o.State, &notBefore, &o.Attempts, &o.LastError, &created, &sent)
+	if err != nil {
+		return nil, err
+	}
+	o.IncidentID = inc.Int64
+	o.NotBefore, o.Created, o.Sent = fromMS(notBefore), fromMS(created), fromMS(sent)
+	if err := json.Unmarshal([]byte(rcpt), &o.rcpt); err != nil {
+		return nil, fmt.Errorf("outbox #%d: bad recipient list: %w", o.ID, err)
+	}
+	if err := json.Unmarshal(blob, &o.mail); err != nil {
+		return nil, fmt.Errorf("outbox #%d: bad mail: %w", o.ID, err)
+	}
+	return &o, nil
+}
+
+func loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
+	o, err := scanOutRow(q.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("outbox #%d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading outbox #%d: %w", id, err)
+	}
+	return o, nil
+}
+
+// outMail turns a row into the email to deliver, fetching evidence
+// attachments from the messages table. Evidence no longer stored is left
+// out.
+func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
+	m := &OutMail{
+		ID:            o.ID,
+		IncidentID:    o.IncidentID,
+		Template:      o.Template,
+		Customer:      o.Customer,
+		EnvelopeFrom:  o.envelope,
+		Rcpt:          o.rcpt,
+		From:          o.mail.From,
+		Sender:        o.mail.Sender,
+		To:            o.mail.To,
+		Cc:            o.mail.Cc,
+		ReplyTo:       o.mail.ReplyTo,
+		Subject:       o.Subject,
+		MessageID:     o.MessageID,
+		InReplyTo:     o.mail.InReplyTo,
+		References:    o.mail.References,
+		AutoSubmitted: o.mail.AutoSubmitted,
+		Headers:       o.mail.Headers,
+		Text:          o.mail.Text,
+		HTML:          o.mail.HTML,
+		Created:       o.Created,
+	}
+	for _, a := range o.mail.Attachments {
+		data := a.Data
+		if a.MessageRow != 0 {
+			err := q.QueryRowContext(ctx, "SELECT raw FROM messages WHERE id = ?", a.MessageRow).Scan(&data)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("outbox #%d: reading the attached message: %w", o.ID, err)
+			}
+			if data == nil {
+				continue
+			}
+		}
+		m.Attachments = append(m.Attachments, Attachment{Filename: a.Filename, ContentType: a.ContentType, Data: data})
+	}
+	return m, nil
+}
+
+// Mail returns outbox row id as the email it delivers (or delivered).
+func (s *Store) Mail(ctx context.Context, id int64) (*OutMail, error) {
+	o, err := loadOutRow(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	return o.outMail(ctx, s.db)
+}

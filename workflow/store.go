@@ -1,0 +1,241 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver, pure Go
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is backstop's database: one SQLite file in WAL mode. All access goes
+// through one connection, so that writers never race for the lock
+// (read-then-write transactions upgrading their lock fail with SQLITE_BUSY
+// under concurrency, whatever the busy timeout).
+type Store struct {
+	db   *sql.DB
+	path string
+	desk atomic.Pointer[Desk] // queues notices for the dispatcher; set by NewDesk
+}
+
+// ErrNotFound is returned (wrapped) when an incident or row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open opens the database at path, creating it with mode 0600 when missing,
+// and brings its schema up to date. It refuses a database written by a newer
+// backstop.
+func Open(ctx context.Context, filename string) (*Store, error) {
+	if filename == "" {
+		return nil, errors.New("store: no database path given")
+	}
+	// Create the file ourselves so that it never exists with a wider mode.
+	f, err := os.OpenFile(filename, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w (does the directory exist and is it writable?)", filename, err)
+	}
+	f.Close()
+	if err := os.Chmod(filename, 0o600); err != nil {
+		return nil, fmt.Errorf("store: restricting %s to mode 0600: %w", filename, err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: filename}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", filename, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s := &Store{db: db, path: filename}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: opening %s: %w (is it an SQLite database?)", filename, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(filename+side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("store: restricting %s to mode 0600: %w", filename+side, err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path returns the database file name.
+func (s *Store) Path() string { return s.path }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("store: migration file %q is not named NNN_name.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migrations must be numbered 1, 2, 3, …: %s is number %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate applies the migrations the database lacks, each in its own
+// transaction together with the new PRAGMA user_version.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("store: reading the schema version of %s: %w", s.path, err)
+	}
+	if have > len(ms) {
+		return fmt.Errorf("store: %s has schema version %d but this backstop knows only up to %d: it was written by a newer backstop; run that version (or restore a backup)", s.path, have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			// PRAGMA takes no parameters; the version is an integer we made.
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: applying migration %s to %s: %w", m.name, s.path, err)
+		}
+	}
+	return nil
+}
+
+// tx runs f in one immediate transaction and commits it when f returns nil.
+func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: beginning a transaction: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: committing: %w", err)
+	}
+	return nil
+}
+
+// LastUID returns the highest UID recorded for mailbox under uidValidity, 0
+// when none (also after a UIDVALIDITY change: the mailbox is then rescanned
+// and messages are deduplicated by Message-ID). It implements the watcher's
+// checkpoint.
+func (s *Store) LastUID(ctx context.Context, mailbox string, uidValidity uint32) (uint32, error) {
+	var uv, last int64
+	err := s.db.QueryRowContext(ctx, "SELECT uidvalidity, last_uid FROM sync_state WHERE mailbox = ?", mailbox).Scan(&uv, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: reading the checkpoint of %s: %w", mailbox, err)
+	}
+	if uint32(uv) != uidValidity {
+		return 0, nil
+	}
+	return uint32(last), nil
+}
+
+// advance records that uid of mailbox was handled.
+func advance(ctx context.Context, tx *sql.Tx, mailbox string, uidValidity, uid uint32, now time.Time) error {
+	if uid == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO sync_state (mailbox, uidvalidity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox) DO UPDATE SET
+			last_uid = CASE WHEN uidvalidity = excluded.uidvalidity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+			uidvalidity = excluded.uidvalidity,
+			updated_at = excluded.updated_at`,
+		mailbox, int64(uidValidity), int64(uid), ms(now))
+	if err != nil {
+		return fmt.Errorf("store: advancing the checkpoint of %s: %w", mailbox, err)
+	}
+	return nil
+}
+
+// ms is how times are stored: Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS is the inverse of ms; NULL and 0 are the zero time.
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64)
+}
+
+func nullMS(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ms(t), Valid: true}
+}
+
+func nullID(id int64) sql.NullInt64 {
+	if id == 0 {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: id, Valid: true}
+}

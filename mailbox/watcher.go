@@ -1,0 +1,345 @@
+package mailbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// IMAPConfig says which mailbox to watch and how. Zero fields take the
+// defaults documented on each; tests set the tunables small.
+type IMAPConfig struct {
+	// Addr is the server's host:port.
+	Addr string
+	// TLS is how the connection is secured (default TLSImplicit).
+	// TLSNone is refused unless Addr is a loopback address.
+	TLS TLSMode
+	// TLSConfig is used for TLSImplicit and TLSStartTLS; nil means the
+	// system roots. ServerName defaults to the host of Addr.
+	TLSConfig *tls.Config
+	// Username and Password log in (IMAP LOGIN, RFC 9051 section 6.2.3).
+	Username, Password string
+
+	// Mailbox is the mailbox watched for new messages (default "INBOX").
+	Mailbox string
+	// Processed receives messages once their outcome is committed
+	// (default "Processed"); Quarantine receives messages that could not
+	// be processed (default "Quarantine"). Both are created when missing.
+	Processed, Quarantine string
+
+	// PollInterval is how often the mailbox is polled with NOOP when the
+	// server lacks IDLE (default 1m).
+	PollInterval time.Duration
+	// IdleRestart is how long one IDLE lasts before it is re-issued and the
+	// mailbox re-synchronised (default and maximum 25m; RFC 2177 asks for
+	// less than 29m). A black-holed connection is noticed at the latest
+	// IdleRestart + CommandTimeout after it went silent.
+	IdleRestart time.Duration
+	// CommandTimeout bounds how long the watcher waits for any server
+	// response, or for progress while a message is downloaded (default
+	// 2m). On expiry the connection is closed and opened again.
+	CommandTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the delay before reconnecting or
+	// retrying a failed handler (defaults 1s and 5m). The delay doubles
+	// with each attempt, with full jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxMessageSize is the largest message downloaded (default 50 MiB).
+	// Larger ones are delivered with TooLarge set and no body.
+	MaxMessageSize int64
+
+	// Logger receives one line per connection attempt, per message and per
+	// problem: UIDs, sizes and errors, never message content (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults for the zero fields of IMAPConfig.
+const (
+	DefaultIMAPMailbox       = "INBOX"
+	DefaultProcessedMailbox  = "Processed"
+	DefaultQuarantineMailbox = "Quarantine"
+	DefaultPollInterval      = time.Minute
+	DefaultIdleRestart       = 25 * time.Minute
+	DefaultCommandTimeout    = 2 * time.Minute
+	DefaultMinBackoff        = time.Second
+	DefaultMaxBackoff        = 5 * time.Minute
+	DefaultMaxMessageSize    = 50 << 20
+)
+
+// The keywords that mark a handled message on a server that offers neither
+// MOVE nor UIDPLUS, where it cannot be moved without a plain EXPUNGE.
+const (
+	KeywordProcessed   imap.Flag = "$BackstopProcessed"
+	KeywordQuarantined imap.Flag = "$BackstopQuarantined"
+)
+
+const (
+	maxIdleRestart  = 25 * time.Minute
+	metaBatch       = 64 // UIDs per FETCH of sizes and flags
+	abortReaderWait = 5 * time.Second
+)
+
+// Delivery is one message handed to the Handler.
+type Delivery struct {
+	// Mailbox, UIDValidity and UID identify the message on the server
+	// (RFC 9051 section 2.3.1.1).
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+	// Size is the message's size in bytes: RFC822.SIZE, and exactly
+	// len(Raw) when Raw is set.
+	Size int64
+	// Raw is the whole message as the server stores it, read completely
+	// (never a truncated body); nil when TooLarge.
+	Raw []byte
+	// TooLarge is set when Size exceeds IMAPConfig.MaxMessageSize: the body
+	// was not downloaded.
+	TooLarge bool
+	// Redelivered is set for a message at or below the checkpoint: its
+	// outcome was committed before but it was not moved yet (a crash or a
+	// lost connection in between). The handler returns the recorded
+	// disposition without acting again.
+	Redelivered bool
+}
+
+// Disposition is what the watcher does with a message once the handler
+// has committed its outcome.
+type Disposition int
+
+// The dispositions a Handler returns.
+const (
+	// Processed moves the message to the processed mailbox.
+	Processed Disposition = iota + 1
+	// Quarantined moves the message to the quarantine mailbox: it could not
+	// be processed. The handler has recorded it and told the leads.
+	Quarantined
+	// Keep leaves the message where it is. It is offered again, as
+	// Redelivered, the next time the watcher connects.
+	Keep
+)
+
+// String returns the disposition's name.
+func (d Disposition) String() string {
+	switch d {
+	case Processed:
+		return "processed"
+	case Quarantined:
+		return "quarantined"
+	case Keep:
+		return "keep"
+	default:
+		return fmt.Sprintf("Disposition(%d)", int(d))
+	}
+}
+
+// Handler processes one message and commits its outcome (including the
+// UID, so that Checkpoint.LastUID reflects it) before it returns.
+//
+// An error means nothing was committed: the watcher backs off and offers
+// the same message again; it never skips ahead. The context Handle gets is
+// not cancelled when Run's context is, so that the message in hand is
+// finished on shutdown: Handle must bound its own work.
+type Handler interface {
+	Handle(ctx context.Context, d *Delivery) (Disposition, error)
+}
+
+// Checkpoint tells where processing stopped.
+type Checkpoint interface {
+	// LastUID is the highest UID committed for this mailbox under
+	// uidValidity, 0 if none (and 0 after a UIDVALIDITY change: then
+	// everything is rescanned and the handler dedupes by Message-ID).
+	LastUID(ctx context.Context, mailbox string, uidValidity uint32) (uint32, error)
+}
+
+// Watcher watches an IMAP mailbox and hands every message to a Handler,
+// exactly once per committed outcome, in ascending UID order.
+type Watcher struct {
+	cfg IMAPConfig
+	cp  Checkpoint
+	h   Handler
+	log *slog.Logger
+}
+
+// NewWatcher returns a watcher for cfg, with defaults applied to zero
+// fields. Configuration errors are reported by Run and Check.
+func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
+	if cfg.TLS == "" {
+		cfg.TLS = TLSImplicit
+	}
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = DefaultIMAPMailbox
+	}
+	if cfg.Processed == "" {
+		cfg.Processed = DefaultProcessedMailbox
+	}
+	if cfg.Quarantine == "" {
+		cfg.Quarantine = DefaultQuarantineMailbox
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.IdleRestart <= 0 {
+		cfg.IdleRestart = DefaultIdleRestart
+	}
+	cfg.IdleRestart = min(cfg.IdleRestart, maxIdleRestart)
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Watcher{
+		cfg: cfg,
+		cp:  cp,
+		h:   h,
+		log: cfg.Logger.With("mailbox", cfg.Mailbox),
+	}
+}
+
+// validate reports configuration errors, naming the setting to fix.
+func (w *Watcher) validate() error {
+	cfg := &w.cfg
+	if cfg.Addr == "" {
+		return errors.New("imap: config: imap.addr is required (host:port)")
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("imap: config: imap.addr %q is not host:port: %w", cfg.Addr, err)
+	}
+	if err := cfg.TLS.Validate(host); err != nil {
+		return fmt.Errorf("imap: config: imap.tls: %w", err)
+	}
+	if cfg.Username == "" {
+		return errors.New("imap: config: imap.username is required")
+	}
+	for _, m := range []struct{ key, name string }{{"imap.processed", cfg.Processed}, {"imap.quarantine", cfg.Quarantine}} {
+		if strings.EqualFold(m.name, cfg.Mailbox) {
+			return fmt.Errorf("imap: config: %s must differ from the watched mailbox %q", m.key, cfg.Mailbox)
+		}
+	}
+	return nil
+}
+
+// Run watches the mailbox until ctx is done, reconnecting after every
+// failure with exponential backoff, forever. On shutdown it finishes the
+// message in hand (handler and move), logs out and returns nil. It returns
+// an error only for an invalid configuration. Run must not be called
+// concurrently on one Watcher.
+func (w *Watcher) Run(ctx context.Context) error {
+	if err := w.validate(); err != nil {
+		return err
+	}
+	if w.cp == nil || w.h == nil {
+		return errors.New("imap: watcher needs a checkpoint and a handler")
+	}
+	attempt := 0
+	for {
+		up, err := w.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if up {
+			attempt = 0 // the connection worked: start the backoff over
+		}
+		attempt++
+		delay := backoff(w.cfg.MinBackoff, w.cfg.MaxBackoff, attempt)
+		w.log.Warn("imap: connection failed; reconnecting", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// Check logs in, opens the watched mailbox read-only and returns the
+// server's capabilities, sorted: the "check-config -connect" probe. It
+// changes nothing on the server.
+func (w *Watcher) Check(ctx context.Context) (caps []string, err error) {
+	if err := w.validate(); err != nil {
+		return nil, err
+	}
+	s := w.newSession()
+	stop, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	defer stop()
+	if err := s.login(); err != nil {
+		return nil, err
+	}
+	if err := s.capabilities(); err != nil {
+		return nil, err
+	}
+	if _, err := s.selectMailbox(true); err != nil {
+		return nil, err
+	}
+	s.logout()
+	for c := range s.caps {
+		caps = append(caps, string(c))
+	}
+	slices.Sort(caps)
+	return caps, nil
+}
+
+// backoff returns the delay before attempt n (1-based): full jitter
+// between min and min·2^(n-1), capped at max.
+func backoff(minD, maxD time.Duration, n int) time.Duration {
+	ceil := maxD
+	if n < 62 {
+		if c := minD << (n - 1); c > 0 && c < maxD {
+			ceil = c
+		}
+	}
+	if ceil <= minD {
+		return minD
+	}
+	return minD + rand.N(ceil-minD+1)
+}
+
+// sleep waits for d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// timeoutError is returned when the watchdog closed a connection because
+// the server did not answer in time.
+type timeoutError struct {
+	op      string
+	timeout time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("no answer from the server within %v; connection closed", e.timeout)
+}
+
+// Timeout reports true: the server did not answer in time.
+func (e *timeoutError) Timeout() bool { return true }
+
+// Temporary reports true: a new connection may work.
+func (e *timeoutError) Temporary() bool { return true }

@@ -482,10 +482,17 @@ func (s *session) process(ctx context.Context, uid imap.UID, m meta, redelivered
 		d.TooLarge = true
 	} else {
 		raw, found, tooLarge, err := s.fetchBody(uid)
+		var refused *imap.Error
+		if err != nil && (errors.As(err, &refused) || errors.Is(err, errNoBody)) && s.w.fetchRefused(s.uidValidity, uint32(uid)) {
+			s.log.Warn("imap: giving up fetching a message the server keeps refusing; it goes to quarantine", "uid", uid, "err", err)
+			d.Unreadable = err.Error()
+			err, found = nil, true
+		}
 		if err != nil {
 			return false, err
 		}
 		switch {
+		case d.Unreadable != "":
 		case tooLarge:
 			d.TooLarge = true
 		case !found:
@@ -569,11 +576,14 @@ func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err
 		return nil, false, false, err
 	}
 	if slices.Contains(uids, uid) {
-		return nil, false, false, fmt.Errorf("imap: %s: the server returned no body", op)
+		return nil, false, false, fmt.Errorf("imap: %s: %w", op, errNoBody)
 	}
 	s.log.Info("imap: message vanished before it was fetched", "uid", uid)
 	return nil, false, false, nil
 }
+
+// errNoBody is a FETCH that succeeded without returning the message.
+var errNoBody = errors.New("the server returned no body")
 
 // progressReader tells the watchdog about every successful read.
 type progressReader struct {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -104,6 +105,11 @@ type Delivery struct {
 	// TooLarge is set when Size exceeds IMAPConfig.MaxMessageSize: the body
 	// was not downloaded.
 	TooLarge bool
+	// Unreadable is set, with the server's last answer, when the server
+	// refused to return the message MaxFetchFailures times in a row (a
+	// damaged message on the server). Raw is nil; the handler records and
+	// quarantines it rather than letting it block the mailbox forever.
+	Unreadable string
 	// Redelivered is set for a message at or below the checkpoint: its
 	// outcome was committed before but it was not moved yet (a crash or a
 	// lost connection in between). The handler returns the recorded
@@ -167,6 +173,33 @@ type Watcher struct {
 	cp  Checkpoint
 	h   Handler
 	log *slog.Logger
+
+	// fetchFailures counts, per UIDVALIDITY and UID, the server's refusals
+	// to return a message, across reconnects.
+	mu            sync.Mutex
+	fetchFailures map[[2]uint32]int
+}
+
+// MaxFetchFailures is how many times in a row the server may refuse to
+// return a message (a NO to UID FETCH, or no body) before it is delivered
+// as Unreadable. Cut connections do not count.
+const MaxFetchFailures = 5
+
+// fetchRefused records a refusal and reports whether the message is now
+// to be given up as unreadable.
+func (w *Watcher) fetchRefused(uidValidity, uid uint32) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fetchFailures == nil {
+		w.fetchFailures = map[[2]uint32]int{}
+	}
+	k := [2]uint32{uidValidity, uid}
+	w.fetchFailures[k]++
+	if w.fetchFailures[k] >= MaxFetchFailures {
+		delete(w.fetchFailures, k)
+		return true
+	}
+	return false
 }
 
 // NewWatcher returns a watcher for cfg, with defaults applied to zero

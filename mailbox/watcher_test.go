@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1023,4 +1024,42 @@ func BenchmarkFetchRaw(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestWatchUnreadable: a message the server refuses to return, again and
+// again, is handed over as Unreadable after MaxFetchFailures attempts
+// instead of blocking the mailbox forever; the messages after it flow.
+func TestWatchUnreadable(t *testing.T) {
+	var damaged atomic.Uint32
+	s := mailtest.NewIMAPServer(t, mailtest.WithFetchFailure(func(uid imap.UID) error {
+		if uint32(uid) == damaged.Load() {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "message is damaged"}
+		}
+		return nil
+	}))
+	srv := &watchServer{s, "memserver", s.Addr, s.TLSAddr, s.Username, s.Password, s.Cert}
+	uid := srv.Append("INBOX", watchMessage("damaged", 100))
+	damaged.Store(uint32(uid))
+	srv.Append("INBOX", watchMessage("after", 100))
+	st := newWatchStore()
+	st.disposition = func(d *Delivery) Disposition {
+		if d.Unreadable != "" {
+			return Quarantined
+		}
+		return Processed
+	}
+	cfg, _ := watchConfig(t, srv, srv.addr)
+	w := startWatcher(t, cfg, st)
+	st.waitProcessed(t, "after")
+	w.stop(t)
+	calls := st.snapshot()
+	if len(calls) != 2 || calls[0].Unreadable == "" || calls[0].Raw != nil || calls[0].UID != uint32(uid) {
+		t.Fatalf("deliveries = %+v, want the damaged message as Unreadable, then the next", calls)
+	}
+	if !strings.Contains(calls[0].Unreadable, "damaged") {
+		t.Errorf("Unreadable = %q, want the server's answer", calls[0].Unreadable)
+	}
+	if got := srv.UIDs("Quarantine"); len(got) != 1 {
+		t.Errorf("Quarantine holds %v, want the damaged message", got)
+	}
 }

@@ -40,7 +40,8 @@ type IMAPServer struct {
 type IMAPOption func(*imapOptions)
 
 type imapOptions struct {
-	hide []string
+	hide         []string
+	fetchFailure func(uid imap.UID) error
 }
 
 // WithoutCaps hides capabilities (e.g. imap.CapMove, imap.CapUIDPlus,
@@ -81,7 +82,11 @@ func NewIMAPServer(t testing.TB, opts ...IMAPOption) *IMAPServer {
 	}
 	s.server = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
+			sess := mem.NewSession()
+			if o.fetchFailure != nil {
+				sess = &faultSession{SessionIMAP4rev2: sess.(imapserver.SessionIMAP4rev2), fetchFailure: o.fetchFailure}
+			}
+			return sess, nil, nil
 		},
 		Caps: imap.CapSet{
 			imap.CapIMAP4rev1: {},

@@ -16,6 +16,7 @@ const (
 	UncertainDelivery = "uncertain_delivery" // to the leads: a customer email may or may not have gone out
 	DeliveryFailed    = "delivery_failed"    // to the leads: an email was refused or bounced
 	SecurityNotice    = "security_notice"    // to the leads: a command was refused for lack of verification
+	ReporterOutcome   = "reporter_outcome"   // to the reporter: how it ended (resolved, severed, closed), or an apology
 	// Customer emails, sent on a lead's behalf.
 	Boundary    = "boundary"     // this behaviour is not acceptable; what happens if it continues
 	PartingWays = "parting_ways" // we are ending the relationship

@@ -236,6 +236,7 @@ var kinds = map[string]string{
 	UncertainDelivery: "delivery notice",
 	DeliveryFailed:    "delivery notice",
 	SecurityNotice:    "security notice",
+	ReporterOutcome:   "outcome note to the reporter",
 }
 
 func kindText(name string) string {

@@ -111,6 +111,11 @@ func SampleFor(name string) *Data {
 		d.MessageFrom = "jane.doe@acme.example"
 		d.MessageSubj = "Re: [INC-7] New incident: Jordan Miles (Globex), 3 messages"
 		d.Reason = "the reply did not answer an email backstop sent to that address, and the domain check (DMARC) did not pass"
+	case ReporterOutcome:
+		d.Recipient = d.Reporter
+		d.Incident.State = "resolved"
+		d.Command = "RESOLVE"
+		d.Note = ""
 	case Boundary:
 		d.Recipient = d.Customer
 	case Escalation:

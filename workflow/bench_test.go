@@ -35,3 +35,20 @@ func BenchmarkHandleDuplicate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandleCommand measures a verified lead's STATUS: verification,
+// the incident's state, events and emails, and a receipt.
+func BenchmarkHandleCommand(b *testing.B) {
+	e := newEnv(b, func(c *Config) { c.MaxPerRecipientHour = 1 << 30; c.MaxPerIncidentHour = 1 << 30 })
+	ctx := context.Background()
+	if _, err := e.desk.Handle(ctx, e.forward(sam, abuse(jordan, "s", "body", e.clk.Now()))); err != nil {
+		b.Fatal(err)
+	}
+	notice := e.mail(2)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.desk.Handle(ctx, e.command(notice, jane, "STATUS")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

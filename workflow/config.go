@@ -52,6 +52,30 @@ type Config struct {
 	// whose users get no organisation.
 	FreeMailDomains []string
 
+	// Verify is what proves that a command comes from its From address:
+	// "token" (the reply carries the reply token backstop issued to that
+	// address for that incident), "domain" (an Authentication-Results
+	// header from a trusted server shows DMARC, or DKIM aligned with the
+	// From domain, passing) or "both" (the default).
+	Verify string
+	// TrustedAuthServIDs are the authserv-ids of the organisation's own
+	// receiving servers (RFC 8601 section 5): Authentication-Results
+	// headers from any other server are ignored. Required unless Verify is
+	// "token".
+	TrustedAuthServIDs []string
+	// Hold is how long a customer email waits, cancellable with CANCEL,
+	// before it is sent. 0 sends at once. (cmd/backstop applies the
+	// configuration's default of 10 minutes; workflow takes the value as
+	// given.)
+	Hold time.Duration
+	// SeverApprovals is how many leads must agree to a SEVER: 1 (0 means 1)
+	// or 2 (a second lead's APPROVE starts the hold).
+	SeverApprovals int
+	// CustomerReplyTo is where customers' answers to customer emails go:
+	// "support" (the default: SupportAddress) or "lead" (the lead who sent
+	// it).
+	CustomerReplyTo string
+
 	Now    func() time.Time // nil = time.Now
 	Logger *slog.Logger     // nil = slog.Default()
 }
@@ -61,6 +85,19 @@ const (
 	EvidenceAttach = "attach"
 	EvidenceInline = "inline"
 	EvidenceNone   = "none"
+)
+
+// Verification policies (Config.Verify).
+const (
+	VerifyByToken  = "token"
+	VerifyByDomain = "domain"
+	VerifyByBoth   = "both"
+)
+
+// Where customers' answers go (Config.CustomerReplyTo).
+const (
+	ReplyToSupport = "support"
+	ReplyToLead    = "lead"
 )
 
 // Defaults of the caps.
@@ -128,6 +165,47 @@ func (c *Config) Validate() error {
 	if c.MaxPerIncidentHour < 0 || c.MaxPerRecipientHour < 0 || c.MaxQuarantineHour < 0 {
 		bad("caps", "emails per hour must be positive (0 = the default)")
 	}
+	if sa := strings.TrimSpace(c.SupportAddress); sa == "" {
+		bad("support address", "is required: customer emails are sent from it (e.g. support@acme.example)")
+	} else if !isAddress(sa) {
+		bad("support address", "%q is not an address", c.SupportAddress)
+	} else if esc != "" && sameMailbox(sa, esc) {
+		bad("support address", "%s is the escalations address: customers' answers would come back to backstop", sa)
+	}
+	switch c.Verify {
+	case "", VerifyByToken, VerifyByDomain, VerifyByBoth:
+	default:
+		bad("commands verify", "is %q; use token, domain or both", c.Verify)
+	}
+	if c.Verify != VerifyByToken && len(c.TrustedAuthServIDs) == 0 {
+		v := c.Verify
+		if v == "" {
+			v = VerifyByBoth
+		}
+		bad("commands trusted authserv-ids", "are required when verify is %s: name your receiving server's authserv-id (the first word of its Authentication-Results headers), or verify by token only", v)
+	}
+	for i, id := range c.TrustedAuthServIDs {
+		if strings.TrimSpace(id) == "" || strings.ContainsAny(strings.TrimSpace(id), " ;") {
+			bad(fmt.Sprintf("commands trusted authserv-ids[%d]", i), "%q is not an authserv-id (one word, such as mx.acme.example)", id)
+		}
+	}
+	if c.Hold < 0 {
+		bad("commands hold", "is %s; use 0 (send at once) or a positive duration", c.Hold)
+	}
+	switch c.SeverApprovals {
+	case 0, 1:
+	case 2:
+		if len(c.Leads) < 2 {
+			bad("commands sever approvals", "is 2, but there is only %d lead: a second lead could never approve; add a lead or use 1", len(c.Leads))
+		}
+	default:
+		bad("commands sever approvals", "is %d; use 1 or 2", c.SeverApprovals)
+	}
+	switch c.CustomerReplyTo {
+	case "", ReplyToSupport, ReplyToLead:
+	default:
+		bad("commands customer reply-to", "is %q; use support or lead", c.CustomerReplyTo)
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,6 +229,16 @@ func (c Config) withDefaults() Config {
 	if c.MaxQuarantineHour == 0 {
 		c.MaxQuarantineHour = DefaultMaxQuarantineHour
 	}
+	if c.Verify == "" {
+		c.Verify = VerifyByBoth
+	}
+	if c.SeverApprovals == 0 {
+		c.SeverApprovals = 1
+	}
+	if c.CustomerReplyTo == "" {
+		c.CustomerReplyTo = ReplyToSupport
+	}
+	c.SupportAddress = strings.TrimSpace(c.SupportAddress)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -27,7 +27,8 @@ type Desk struct {
 	leads       map[string]Person // lower-cased address → lead
 	team        map[string]bool   // lower-cased addresses
 	teamDomains map[string]bool
-	domain      string // of the escalations address
+	trusted     map[string]bool // lower-cased trusted authserv-ids
+	domain      string          // of the escalations address
 }
 
 // NewDesk checks cfg and returns a desk recording into st and rendering
@@ -49,7 +50,11 @@ func NewDesk(cfg Config, st *Store, t *templates.Set) (*Desk, error) {
 		leads:       map[string]Person{},
 		team:        map[string]bool{},
 		teamDomains: map[string]bool{},
+		trusted:     map[string]bool{},
 		domain:      domainOf(cfg.Escalations),
+	}
+	for _, id := range cfg.TrustedAuthServIDs {
+		d.trusted[lower(id)] = true
 	}
 	for _, l := range cfg.Leads {
 		l.Address = strings.TrimSpace(l.Address)
@@ -171,6 +176,11 @@ func (h *handling) run() (Disposition, error) {
 	if reason := h.autoReason(); reason != "" {
 		return h.auto(reason)
 	}
+	if own, err := h.ownMessage(); err != nil {
+		return 0, err
+	} else if own {
+		return h.auto("one of backstop's own emails came back")
+	}
 
 	insider := h.d.isTeam(h.sender)
 	forward := in.Kind == "forward" && len(in.Originals) > 0
@@ -201,7 +211,35 @@ func (h *handling) run() (Disposition, error) {
 		}
 		return h.quarantine(ClassUnmatched, reason, 0)
 	}
-	return h.quarantine(ClassOutsider, "the sender is not on the team: backstop takes reports only from the team and never answers outsiders", 0)
+	reason := "the sender is not on the team: backstop takes reports only from the team and never answers outsiders"
+	inc, state, err := h.customerIncident()
+	if err != nil {
+		return 0, err
+	}
+	if inc != 0 {
+		// A customer writing to backstop directly: recorded on their
+		// incident, never answered.
+		reason = fmt.Sprintf("the customer of %s (%s) wrote to backstop directly; backstop never answers customers: %s", Ref(inc), stateWords(state), reason)
+	}
+	return h.quarantine(ClassOutsider, reason, inc)
+}
+
+// customerIncident returns the latest incident whose customer is the
+// sender, 0 when none.
+func (h *handling) customerIncident() (int64, string, error) {
+	if h.sender == "" {
+		return 0, "", nil
+	}
+	var id int64
+	var state string
+	err := h.tx.QueryRowContext(h.ctx, "SELECT id, state FROM incidents WHERE customer_address = ? ORDER BY id DESC LIMIT 1", h.sender).Scan(&id, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("looking for the sender's incident: %w", err)
+	}
+	return id, state, nil
 }
 
 // recorded looks for the message among those already handled.
@@ -294,6 +332,24 @@ func (h *handling) autoReason() string {
 	return ""
 }
 
+// ownMessage reports whether the message is one backstop sent (a customer
+// email's Message-ID carries no token): a copy that came back.
+func (h *handling) ownMessage() (bool, error) {
+	id := strings.Trim(strings.TrimSpace(h.in.MessageID), "<>")
+	if id == "" {
+		return false, nil
+	}
+	var one int
+	err := h.tx.QueryRowContext(h.ctx, "SELECT 1 FROM outbox WHERE message_id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for an own Message-ID: %w", err)
+	}
+	return true, nil
+}
+
 // auto records an auto-reply or bounce. It is never answered. A bounce
 // that names one of backstop's emails is noted on its incident.
 func (h *handling) auto(reason string) (Disposition, error) {
@@ -321,7 +377,93 @@ func (h *handling) auto(reason string) (Disposition, error) {
 			return 0, err
 		}
 	}
+	if in.Bounce && outboxID != 0 && bounceFailed(in.BounceStatus) {
+		if err := h.markBounced(outboxID); err != nil {
+			return 0, err
+		}
+	}
 	return Processed, nil
+}
+
+// bounceFailed reports whether a delivery status report says delivery
+// failed: any recipient block with action "failed", or no blocks at all (a
+// bounce that is not a standard report). Reports that only say delayed,
+// delivered, relayed or expanded do not.
+func bounceFailed(st []DeliveryStatus) bool {
+	if len(st) == 0 {
+		return true
+	}
+	for _, s := range st {
+		if lower(s.Action) == "failed" {
+			return true
+		}
+	}
+	return false
+}
+
+// markBounced marks a sent email undelivered after a bounce came back for
+// it, and tells the lead. The bounce itself is never answered.
+func (h *handling) markBounced(id int64) error {
+	in := h.in
+	row, err := loadOutRow(h.ctx, h.tx, id)
+	if err != nil {
+		return err
+	}
+	if row.State != OutSent && row.State != OutUncertain {
+		return nil // not sent yet (or already settled): a bounce can't be about it
+	}
+	var parts []string
+	for _, s := range in.BounceStatus {
+		p := s.Recipient
+		if s.Action != "" || s.Status != "" {
+			p += ": " + strings.TrimSpace(s.Action+" "+s.Status)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 && len(in.BounceRecipients) > 0 {
+		parts = append(parts, "failed recipients: "+strings.Join(in.BounceRecipients, ", "))
+	}
+	reason := "a bounce came back"
+	if len(parts) > 0 {
+		reason += " (" + strings.Join(parts, "; ") + ")"
+	}
+	if s := strings.TrimSpace(in.Subject); s != "" {
+		reason += ": " + truncate(oneLine(s), 200)
+	}
+	res, err := h.tx.ExecContext(h.ctx, "UPDATE outbox SET state = ?, last_error = ? WHERE id = ? AND state = ?", OutBounced, reason, id, row.State)
+	if err != nil {
+		return fmt.Errorf("marking outbox #%d bounced: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil
+	}
+	if err := h.d.event(h.ctx, h.tx, row.IncidentID, h.now, Actor, EventMailBounced,
+		fmt.Sprintf("%s to %s (outbox #%d): %s", row.Template, row.Recipient, row.ID, reason), row.MessageID); err != nil {
+		return err
+	}
+	if row.Template == templates.DeliveryFailed || row.Template == templates.UncertainDelivery {
+		return nil // never a notice about a notice: no loops
+	}
+	var inc *Incident
+	if row.IncidentID != 0 {
+		if inc, err = loadIncident(h.ctx, h.tx, row.IncidentID); err != nil {
+			return err
+		}
+	}
+	var to []Person
+	switch {
+	case row.Customer && h.d.isLead(row.RequestedBy):
+		to = []Person{h.d.leads[row.RequestedBy]}
+	case row.Customer && inc != nil && h.d.isLead(inc.Lead.Address):
+		to = []Person{h.d.leads[lower(inc.Lead.Address)]}
+	default:
+		for _, l := range h.d.cfg.Leads {
+			if !sameMailbox(l.Address, row.Recipient) {
+				to = append(to, l)
+			}
+		}
+	}
+	return h.d.deliveryNotice(h.ctx, h.tx, h.now, row, inc, templates.DeliveryFailed, reason, to)
 }
 
 // bouncedRow finds the outbox row a bounce or auto-reply is about: by the
@@ -515,9 +657,15 @@ func incidentExists(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
 // maxNote bounds the reply text kept in a note event.
 const maxNote = 4000
 
-// reply records a reply to backstop's email on its incident. Commands in
-// it are a later issue: for now the text is kept as a note. A reply from
-// outside the team is quarantined.
+// reply handles a reply to backstop's email: the commands at the top of
+// its own text (never its quoted part), carried out when the sender is
+// verified (Config.Verify) and allowed (a lead; the reporter for NOTE,
+// HANDOFF and STATUS). Every command gets a receipt. A command from a
+// sender who cannot be verified changes nothing: the message is
+// quarantined and the leads, never the claimed sender, get a security
+// notice. A reply without a command is recorded as a note (and, from a
+// verified sender about an incident, answered with the command list). A
+// reply from outside the team is quarantined.
 func (h *handling) reply(m match) (Disposition, error) {
 	in := h.in
 	var inc *Incident
@@ -535,18 +683,23 @@ func (h *handling) reply(m match) (Disposition, error) {
 		}
 		return h.quarantine(ClassOutsider, what+" from an address outside the team (matched by "+m.how+"); nothing was done", m.incident)
 	}
-	if err := h.record(ClassReply, Processed, m.incident, "matched by "+m.how, false); err != nil {
-		return 0, err
-	}
-	detail := "reply (matched by " + m.how
+	cmds, more := ParseCommands(in.ReplyText)
+	hasCommand := len(cmds) > 0 && cmds[0].Verb != ""
+	matched := "matched by " + m.how
 	if m.issuedTo != "" && m.issuedTo != h.sender {
-		detail += ", token issued to " + m.issuedTo
+		matched += ", token issued to " + m.issuedTo
 	}
-	detail += ")"
-	if text := strings.TrimSpace(in.ReplyText); text != "" {
-		detail += ": " + truncate(text, maxNote)
+	auth := h.authenticate(m.incident)
+	if !auth.ok && hasCommand {
+		return h.refuseUnverified(inc, m, cmds, auth.why)
 	}
-	if err := h.event(m.incident, EventNote, detail); err != nil {
+	reason := matched
+	if auth.ok {
+		reason += "; sender verified by " + auth.how
+	} else {
+		reason += "; sender not verified"
+	}
+	if err := h.record(ClassReply, Processed, m.incident, reason, false); err != nil {
 		return 0, err
 	}
 	if inc != nil {
@@ -554,7 +707,70 @@ func (h *handling) reply(m match) (Disposition, error) {
 			return 0, err
 		}
 	}
+	if !hasCommand {
+		detail := "reply (" + matched
+		if !auth.ok {
+			detail += "; sender not verified: " + auth.why
+		}
+		detail += ")"
+		if text := strings.TrimSpace(in.ReplyText); text != "" {
+			detail += ": " + truncate(text, maxNote)
+		}
+		if err := h.event(m.incident, EventNote, detail); err != nil {
+			return 0, err
+		}
+		// Only a verified sender is answered, and only about an incident:
+		// a word on a notice about no incident asks for nothing.
+		if !auth.ok || inc == nil {
+			return Processed, nil
+		}
+		if len(cmds) == 0 {
+			cmds = []Command{{Line: ""}}
+		}
+	}
+	if err := h.runCommands(inc, cmds, more); err != nil {
+		return 0, err
+	}
 	return Processed, nil
+}
+
+// refuseUnverified records commands whose sender could not be verified:
+// nothing is done, the message is quarantined, and every lead gets a
+// security notice. The claimed sender is never answered: the From may be
+// forged.
+func (h *handling) refuseUnverified(inc *Incident, m match, cmds []Command, why string) (Disposition, error) {
+	in := h.in
+	if err := h.record(ClassUnverified, Quarantined, m.incident, "commands refused: "+why, true); err != nil {
+		return 0, err
+	}
+	var lines []string
+	for _, c := range cmds {
+		if c.Verb == "" {
+			continue
+		}
+		lines = append(lines, c.Line)
+		if err := h.event(m.incident, EventRefused, c.Line+": refused: "+why); err != nil {
+			return 0, err
+		}
+	}
+	h.d.log.Warn("command refused: sender not verified", "incident", m.incident, "mailbox", in.Mailbox, "uid", in.UID, "verify", h.d.cfg.Verify)
+	for _, lead := range h.d.cfg.Leads {
+		data := h.d.baseData(inc, lead, h.now)
+		data.Command = strings.Join(lines, " / ")
+		data.Reason = why
+		data.MessageFrom = in.From.String()
+		if data.MessageFrom == "" {
+			data.MessageFrom = "(no sender)"
+		}
+		data.MessageSubj = in.Subject
+		err := h.d.queue(h.ctx, h.tx, h.now, outItem{
+			incident: inc, template: templates.SecurityNotice, to: lead, data: data, cause: in.MessageID,
+		}, &h.queued)
+		if err != nil {
+			return 0, err
+		}
+	}
+	return Quarantined, nil
 }
 
 func touchIncident(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {

@@ -292,27 +292,7 @@ func (d *Dispatcher) notifyLeads(ctx context.Context, tx *sql.Tx, now time.Time,
 			return err
 		}
 	}
-	to := row.Recipient
-	if len(row.mail.To) > 0 {
-		to = row.mail.To[0].String()
-	}
-	for _, lead := range desk.cfg.Leads {
-		data := desk.baseData(inc, lead, now)
-		data.Reason = reason
-		data.MessageSubj = row.Subject
-		data.MessageFrom = row.mail.From.String()
-		data.Detail = fmt.Sprintf("%s to %s (outbox #%d)", row.Template, to, row.ID)
-		data.EmailKind = row.Template
-		data.EmailTo = templates.Person{Address: row.Recipient}
-		if len(row.mail.To) > 0 {
-			data.EmailTo = templates.Person(row.mail.To[0])
-		}
-		err := desk.queue(ctx, tx, now, outItem{incident: inc, template: name, to: lead, data: data, cause: row.MessageID}, nil)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return desk.deliveryNotice(ctx, tx, now, row, inc, name, reason, desk.cfg.Leads)
 }
 
 // Recover looks for rows a crash left in sending. Such an email may or may

@@ -1,7 +1,9 @@
 // Package workflow is backstop's domain: incidents, the classification of
-// incoming messages, the audit trail, outgoing mail through an outbox table,
-// reply tokens, threading, rate caps and the dispatcher that delivers the
-// outbox.
+// incoming messages, the leads' reply commands and who may give them, the
+// incident states, the audit trail, customer emails sent on a lead's behalf
+// (held, cancellable, exactly as previewed), outgoing mail through an outbox
+// table, reply tokens, threading, rate caps and the dispatcher that delivers
+// the outbox.
 //
 // Everything is kept in one SQLite database (modernc.org/sqlite, no cgo).
 // Each incoming message is handled in one transaction that records the

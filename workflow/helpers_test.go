@@ -80,8 +80,11 @@ func testConfig(clk *clock) Config {
 		Leads:          []Person{jane},
 		TeamDomains:    []string{"acme.example"},
 		Secret:         testSecret,
-		Now:            clk.Now,
-		Logger:         quiet,
+		// Commands: both checks, trusting the organisation's own MX.
+		TrustedAuthServIDs: []string{"mx.acme.example"},
+		Hold:               10 * time.Minute,
+		Now:                clk.Now,
+		Logger:             quiet,
 	}
 }
 

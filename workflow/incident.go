@@ -300,6 +300,13 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 	data.History = history
 	data.EvidenceMode = h.d.cfg.Evidence
 	data.Reporter = templates.Person(h.reporter())
+	sent, err := boundarySent(h.ctx, h.tx, inc.ID)
+	if err != nil {
+		return err
+	}
+	if !sent.IsZero() {
+		data.BoundarySent = sent.In(h.d.cfg.Timezone)
+	}
 	ev, err := h.d.evidenceOf(h.ctx, h.tx, inc.ID, h.rowID, h.d.cfg.Evidence == EvidenceInline)
 	if err != nil {
 		return err
@@ -415,6 +422,7 @@ type querier interface {
 
 const incidentColumns = `i.id, i.state, i.customer_address, i.customer_name, i.organisation, i.reporter_address, i.reporter_name,
 	i.lead_address, i.lead_name, i.subject, i.customer_message_id, i.handed_off, i.created_at, i.updated_at, i.closed_at,
+	i.severed_at,
 	(SELECT count(*) FROM evidence e WHERE e.incident_id = i.id),
 	(SELECT min(date) FROM evidence e WHERE e.incident_id = i.id),
 	(SELECT max(date) FROM evidence e WHERE e.incident_id = i.id)`
@@ -424,15 +432,15 @@ type scanner interface{ Scan(dest ...any) error }
 func scanIncident(r scanner) (*Incident, error) {
 	var in Incident
 	var handed int
-	var created, updated, closed, first, last sql.NullInt64
+	var created, updated, closed, severed, first, last sql.NullInt64
 	err := r.Scan(&in.ID, &in.State, &in.Customer.Address, &in.Customer.Name, &in.Organisation,
 		&in.Reporter.Address, &in.Reporter.Name, &in.Lead.Address, &in.Lead.Name, &in.Subject,
-		&in.CustomerMessageID, &handed, &created, &updated, &closed, &in.Messages, &first, &last)
+		&in.CustomerMessageID, &handed, &created, &updated, &closed, &severed, &in.Messages, &first, &last)
 	if err != nil {
 		return nil, err
 	}
 	in.HandedOff = handed != 0
-	in.Created, in.Updated, in.Closed = fromMS(created), fromMS(updated), fromMS(closed)
+	in.Created, in.Updated, in.Closed, in.Severed = fromMS(created), fromMS(updated), fromMS(closed), fromMS(severed)
 	in.FirstMessage, in.LastMessage = fromMS(first), fromMS(last)
 	return &in, nil
 }

@@ -18,7 +18,7 @@ type outItem struct {
 	incident  *Incident // nil: about no incident (quarantine notices)
 	template  string
 	to        Person
-	customer  bool // a customer email (later issue): no Auto-Submitted
+	customer  bool // never set: customer emails go through queueCustomer
 	data      *templates.Data
 	attach    []storedAttachment
 	state     string    // OutQueued (default) or OutHeld
@@ -55,33 +55,44 @@ type storedAttachment struct {
 // recent emails.
 const maxReferences = 10
 
-// queue renders an email and puts it in the outbox, unless a rate cap is
-// reached (then the audit trail says so). Each email has one recipient,
-// its own reply token and a Message-ID carrying the token, and threads
-// under the earlier emails of the incident to the same recipient.
+// queue renders an internal email and puts it in the outbox, unless a rate
+// cap is reached (then the audit trail says so). Each email has one
+// recipient, its own reply token and a Message-ID carrying the token, and
+// threads under the earlier emails of the incident to the same recipient.
+// Customer emails go through queueCustomer instead.
 func (d *Desk) queue(ctx context.Context, tx *sql.Tx, now time.Time, it outItem, queued *int) error {
+	_, err := d.queueMail(ctx, tx, now, it, queued)
+	return err
+}
+
+// queueMail is queue reporting the outbox id (0 when a cap suppressed the
+// email).
+func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outItem, queued *int) (int64, error) {
+	if it.customer {
+		return 0, fmt.Errorf("queueing %s: customer emails go through queueCustomer", it.template)
+	}
 	var incID int64
 	if it.incident != nil {
 		incID = it.incident.ID
 	}
 	rcpt := strings.TrimSpace(it.to.Address)
 	if !isAddress(rcpt) {
-		return fmt.Errorf("queueing %s: %q is not an address", it.template, it.to.Address)
+		return 0, fmt.Errorf("queueing %s: %q is not an address", it.template, it.to.Address)
 	}
 	if d.isForbiddenRecipient(rcpt) {
-		return fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
+		return 0, fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
 	}
-	if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template); err != nil {
-		return err
+	if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
+		return 0, err
 	} else if capped {
 		d.log.Warn("email suppressed: rate cap reached", "incident", incID, "template", it.template, "cap", why)
-		return d.event(ctx, tx, incID, now, Actor, EventMailSuppressed,
+		return 0, d.event(ctx, tx, incID, now, Actor, EventMailSuppressed,
 			fmt.Sprintf("%s to %s not sent: %s", it.template, rcpt, why), it.cause)
 	}
 
 	r, err := d.tmpl.Render(it.template, it.data)
 	if err != nil {
-		return fmt.Errorf("rendering %s: %w", it.template, err)
+		return 0, fmt.Errorf("rendering %s: %w", it.template, err)
 	}
 	token := Token(d.cfg.Secret, incID, rcpt)
 	m := storedMail{
@@ -97,7 +108,7 @@ func (d *Desk) queue(ctx context.Context, tx *sql.Tx, now time.Time, it outItem,
 		m.Headers = append(m.Headers, [2]string{"X-Backstop-Incident", it.incident.Ref()})
 		refs, err := d.thread(ctx, tx, incID, lower(rcpt))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if len(refs) > 0 {
 			m.InReplyTo = refs[len(refs)-1]
@@ -107,53 +118,112 @@ func (d *Desk) queue(ctx context.Context, tx *sql.Tx, now time.Time, it outItem,
 			m.References = refs
 		}
 	}
-	if !it.customer {
-		// RFC 3834 section 5: machine-generated, not to be answered
-		// automatically; Microsoft servers honour the second header.
-		m.AutoSubmitted = "auto-generated"
-		m.Headers = append(m.Headers, [2]string{"X-Auto-Response-Suppress", "All"})
-	}
+	// RFC 3834 section 5: machine-generated, not to be answered
+	// automatically; Microsoft servers honour the second header.
+	m.AutoSubmitted = "auto-generated"
+	m.Headers = append(m.Headers, [2]string{"X-Auto-Response-Suppress", "All"})
 	m.Attachments = it.attach
-	blob, err := json.Marshal(m)
+	id, msgID, err := d.insertOutbox(ctx, tx, now, outRecord{
+		incident: incID, template: it.template, recipient: rcpt, token: token,
+		messageID: newMessageID(token, d.domain), subject: subject, mail: m,
+		state: it.state, notBefore: it.notBefore,
+	})
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", it.template, err)
+		return 0, err
 	}
-	rcptJSON, _ := json.Marshal([]string{rcpt})
-	state := it.state
-	if state == "" {
-		state = OutQueued
+	if queued != nil {
+		*queued++
 	}
-	notBefore := it.notBefore
-	if notBefore.IsZero() {
-		notBefore = now
+	what := fmt.Sprintf("%s to %s (outbox #%d)", it.template, rcpt, id)
+	if it.state == OutHeld {
+		what += ", held until " + it.notBefore.In(d.cfg.Timezone).Format(eventTime)
 	}
-	msgID := newMessageID(token, d.domain)
+	return id, d.event(ctx, tx, incID, now, Actor, EventMailQueued, what, msgID)
+}
+
+// eventTime is how times read in event details.
+const eventTime = "2 Jan 2006 15:04 MST"
+
+// outRecord is an outbox row to insert.
+type outRecord struct {
+	incident    int64
+	template    string
+	customer    bool
+	recipient   string
+	token       string // "" for customer emails: they carry no reply token
+	messageID   string
+	subject     string
+	mail        storedMail
+	state       string    // OutQueued (default), OutHeld, OutAwaitingApproval
+	notBefore   time.Time // zero: now
+	requestedBy string
+	prevState   string
+}
+
+// insertOutbox stores an email. Its envelope sender is local+bounce-ID@domain
+// (VERP), so that a bounce names the row, unless Config.EnvelopeSender names
+// another address.
+func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r outRecord) (int64, string, error) {
+	blob, err := json.Marshal(r.mail)
+	if err != nil {
+		return 0, "", fmt.Errorf("encoding %s: %w", r.template, err)
+	}
+	rcptJSON, _ := json.Marshal([]string{r.recipient})
+	if r.state == "" {
+		r.state = OutQueued
+	}
+	if r.notBefore.IsZero() {
+		r.notBefore = now
+	}
 	envelope := strings.TrimSpace(d.cfg.EnvelopeSender)
 	tagged := envelope == "" || strings.EqualFold(envelope, d.cfg.Escalations)
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO outbox (incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
-			mail, state, not_before, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullID(incID), it.template, it.customer, lower(rcpt), token, envelope, string(rcptJSON), msgID, subject,
-		blob, state, ms(notBefore), ms(now))
+			mail, state, not_before, created_at, requested_by, prev_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID, r.subject,
+		blob, r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
 	if err != nil {
-		return fmt.Errorf("queueing %s: %w", it.template, err)
+		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	if tagged {
 		// Bounces come back to local+bounce-ID@domain and name the row.
 		envelope = tokenAddress(d.cfg.Escalations, "bounce-"+strconv.FormatInt(id, 10))
 		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", envelope, id); err != nil {
-			return fmt.Errorf("queueing %s: %w", it.template, err)
+			return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
 		}
 	}
-	if queued != nil {
-		*queued++
+	return id, r.messageID, nil
+}
+
+// deliveryNotice queues a delivery notice (delivery_failed,
+// uncertain_delivery) about row to each of to.
+func (d *Desk) deliveryNotice(ctx context.Context, tx *sql.Tx, now time.Time, row *outRow, inc *Incident, name, reason string, to []Person) error {
+	for _, lead := range to {
+		data := d.baseData(inc, lead, now)
+		data.Reason = reason
+		data.MessageSubj = row.Subject
+		data.MessageFrom = row.mail.From.String()
+		rcpt := row.Recipient
+		if len(row.mail.To) > 0 {
+			rcpt = row.mail.To[0].String()
+		}
+		data.Detail = fmt.Sprintf("%s to %s (outbox #%d)", row.Template, rcpt, row.ID)
+		data.EmailKind = row.Template
+		data.EmailTo = templates.Person{Address: row.Recipient}
+		if len(row.mail.To) > 0 {
+			data.EmailTo = templates.Person(row.mail.To[0])
+		}
+		data.SendAt = row.Sent
+		if err := d.queue(ctx, tx, now, outItem{incident: inc, template: name, to: lead, data: data, cause: row.MessageID}, nil); err != nil {
+			return err
+		}
 	}
-	return d.event(ctx, tx, incID, now, Actor, EventMailQueued, fmt.Sprintf("%s to %s (outbox #%d)", it.template, rcpt, id), msgID)
+	return nil
 }
 
 // isForbiddenRecipient refuses backstop's own address as a recipient: that
@@ -163,8 +233,10 @@ func (d *Desk) isForbiddenRecipient(addr string) bool {
 }
 
 // capReached applies the loop brakes: emails per incident, per recipient,
-// and quarantine notices per recipient, in the last hour.
-func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incident int64, rcpt, template string) (bool, string, error) {
+// and quarantine notices per recipient, in the last hour. more is how many
+// other emails of the incident are about to be queued with this one (a
+// customer email and its preview must both fit, or neither goes).
+func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incident int64, rcpt, template string, more int) (bool, string, error) {
 	since := ms(now.Add(-time.Hour))
 	count := func(q string, args ...any) (int, error) {
 		var n int
@@ -176,7 +248,7 @@ func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incide
 	}
 	if incident != 0 {
 		n, err := count("SELECT count(*) FROM outbox WHERE incident_id = ? AND created_at > ?", incident, since)
-		if err != nil || n >= d.cfg.MaxPerIncidentHour {
+		if err != nil || n+more >= d.cfg.MaxPerIncidentHour {
 			return err == nil, fmt.Sprintf("at most %d emails per incident per hour", d.cfg.MaxPerIncidentHour), err
 		}
 	}
@@ -184,10 +256,13 @@ func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incide
 	if err != nil || n >= d.cfg.MaxPerRecipientHour {
 		return err == nil, fmt.Sprintf("at most %d emails per recipient per hour", d.cfg.MaxPerRecipientHour), err
 	}
-	if template == templates.QuarantineNotice {
-		n, err := count("SELECT count(*) FROM outbox WHERE recipient = ? AND template = ? AND created_at > ?", rcpt, template, since)
+	if template == templates.QuarantineNotice || template == templates.SecurityNotice {
+		// Both answer untrusted input: a flood of spam or forged commands
+		// must not use up the leads' allowance for real incidents.
+		n, err := count("SELECT count(*) FROM outbox WHERE recipient = ? AND template IN (?, ?) AND created_at > ?",
+			rcpt, templates.QuarantineNotice, templates.SecurityNotice, since)
 		if err != nil || n >= d.cfg.MaxQuarantineHour {
-			return err == nil, fmt.Sprintf("at most %d quarantine notices per recipient per hour", d.cfg.MaxQuarantineHour), err
+			return err == nil, fmt.Sprintf("at most %d quarantine and security notices per recipient per hour", d.cfg.MaxQuarantineHour), err
 		}
 	}
 	return false, "", nil
@@ -197,7 +272,7 @@ func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incide
 // recipient, oldest first: the first is the thread's root, the last the one
 // a new email answers.
 func (d *Desk) thread(ctx context.Context, tx *sql.Tx, incident int64, rcpt string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT message_id FROM outbox WHERE incident_id = ? AND recipient = ? ORDER BY id", incident, rcpt)
+	rows, err := tx.QueryContext(ctx, "SELECT message_id FROM outbox WHERE incident_id = ? AND recipient = ? AND customer = 0 ORDER BY id", incident, rcpt)
 	if err != nil {
 		return nil, fmt.Errorf("threading: %w", err)
 	}
@@ -219,7 +294,7 @@ func oneLine(s string) string {
 }
 
 const outboxColumns = `id, incident_id, template, customer, recipient, envelope_from, rcpt, message_id, subject, mail,
-	state, not_before, attempts, last_error, created_at, sent_at`
+	state, not_before, attempts, last_error, created_at, sent_at, requested_by, approved_by, prev_state`
 
 // outRow is a full outbox row.
 type outRow struct {
@@ -235,7 +310,7 @@ func scanOutRow(r scanner) (*outRow, error) {
 	var rcpt string
 	var blob []byte
 	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &o.Subject, &blob,
-		&o.State, &notBefore, &o.Attempts, &o.LastError, &created, &sent)
+		&o.State, &notBefore, &o.Attempts, &o.LastError, &created, &sent, &o.RequestedBy, &o.ApprovedBy, &o.PrevState)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
+
+	"backstop/templates"
 )
 
 // Incidents lists every incident, newest first.
@@ -127,4 +130,50 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		return st, fmt.Errorf("store: counting: %w", err)
 	}
 	return st, nil
+}
+
+// SeveredEntry is a customer whose incident was severed: what the support
+// tool's block list needs.
+type SeveredEntry struct {
+	Customer     Person // Address "" when the forward never showed it
+	Organisation string // "" for free-mail customers
+	IncidentID   int64
+	Incident     string    // "INC-7"
+	SeveredAt    time.Time // when the SEVER took effect (its hold started)
+	Lead         Person    // the incident's lead
+	RequestedBy  string    // the lead who asked for the parting-ways email
+	ApprovedBy   string    // the second lead, under the two-person rule
+	State        string    // the incident's state now (severed, or closed/resolved later)
+	Email        string    // the parting-ways email's outbox state: held, sent, uncertain, bounced, …; "" if none
+}
+
+// Severed lists the customers a SEVER took effect for (and was not
+// cancelled), oldest first, whatever became of their incident later: for
+// `backstop severed --format csv|json`.
+func (s *Store) Severed(ctx context.Context) ([]SeveredEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT i.id, i.customer_address, i.customer_name, i.organisation, i.severed_at, i.lead_address, i.lead_name, i.state,
+			coalesce(o.state, ''), coalesce(o.requested_by, ''), coalesce(o.approved_by, '')
+		FROM incidents i
+		LEFT JOIN outbox o ON o.id = (SELECT max(id) FROM outbox WHERE incident_id = i.id AND customer = 1 AND template = ?
+			AND state != ?)
+		WHERE i.severed_at IS NOT NULL
+		ORDER BY i.severed_at, i.id`, templates.PartingWays, OutCancelled)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing severed customers: %w", err)
+	}
+	defer rows.Close()
+	var out []SeveredEntry
+	for rows.Next() {
+		var e SeveredEntry
+		var at sql.NullInt64
+		if err := rows.Scan(&e.IncidentID, &e.Customer.Address, &e.Customer.Name, &e.Organisation, &at, &e.Lead.Address, &e.Lead.Name,
+			&e.State, &e.Email, &e.RequestedBy, &e.ApprovedBy); err != nil {
+			return nil, fmt.Errorf("store: listing severed customers: %w", err)
+		}
+		e.Incident = Ref(e.IncidentID)
+		e.SeveredAt = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

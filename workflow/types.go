@@ -51,7 +51,16 @@ type Inbound struct {
 	Bounce           bool
 	BounceRecipients []string
 	BounceOriginalID string
-	AuthResults      []string // raw Authentication-Results values, top first
+	// BounceStatus holds the per-recipient blocks of a delivery status
+	// report (RFC 3464 section 2.3), when the report has them. A report
+	// whose blocks all say something other than "failed" (delayed,
+	// delivered, relayed, expanded) does not mark an email undelivered.
+	BounceStatus []DeliveryStatus
+	AuthResults  []string // raw Authentication-Results values, top first
+	// Auth is what the Authentication-Results headers say (cmd fills it
+	// from mailbox.ParseAuthResults). Only entries whose ServID is one of
+	// Config.TrustedAuthServIDs are believed.
+	Auth []AuthResult
 
 	Kind        string // "forward", "reply", "other"
 	Note        string // what the forwarder wrote above the forward
@@ -60,6 +69,22 @@ type Inbound struct {
 	Attachments []string // "name (type, size)" lines, for the audit trail
 	Warnings    []string
 	ParseError  string // non-empty: the message could not be parsed and is quarantined
+}
+
+// AuthResult is one Authentication-Results header (RFC 8601): the server
+// that added it and the domains for which DMARC and DKIM passed, all
+// lower-cased.
+type AuthResult struct {
+	ServID    string   // the authserv-id
+	DMARCPass []string // header.from domains with dmarc=pass
+	DKIMPass  []string // header.d domains with dkim=pass
+}
+
+// DeliveryStatus is one recipient block of a delivery status report.
+type DeliveryStatus struct {
+	Recipient string
+	Action    string // failed, delayed, delivered, relayed, expanded
+	Status    string // e.g. "5.1.1"
 }
 
 // Original is one forwarded message, outermost first in Inbound.Originals.
@@ -110,8 +135,8 @@ func parseDisposition(s string) (Disposition, error) {
 
 // Incident states (the names the templates know). An incident is open
 // until it is resolved or closed; a severed incident is still open for new
-// evidence. This issue only opens incidents as reported; the lead commands
-// move them on.
+// evidence. Incidents open as reported; the lead commands move them on
+// (see the state table in commands.go).
 const (
 	StateReported     = "reported"
 	StateAcknowledged = "acknowledged"
@@ -137,13 +162,16 @@ const (
 	ClassBounce    = "bounce"    // non-delivery or delivery status report
 	ClassMalformed = "malformed" // could not be parsed
 	ClassTooLarge  = "too_large" // over the size limit, not downloaded
+	// ClassUnverified is a reply carrying commands whose sender could not
+	// be verified: quarantined, nothing done, the leads told.
+	ClassUnverified = "unverified"
 )
 
 // Event kinds of the audit trail.
 const (
 	EventReported       = "reported"        // a forward opened the incident
 	EventEvidence       = "evidence"        // a forward added evidence
-	EventNote           = "note"            // a reply to backstop's email (commands come later)
+	EventNote           = "note"            // NOTE, or a reply to backstop's email without a command
 	EventQuarantined    = "quarantined"     // a message was quarantined
 	EventAuto           = "auto"            // an auto-reply or bounce concerning the incident
 	EventMailQueued     = "mail_queued"     // an email was put in the outbox
@@ -151,24 +179,35 @@ const (
 	EventMailSent       = "mail_sent"       // an email was delivered to the SMTP server
 	EventMailFailed     = "mail_failed"     // an email was refused or gave up on
 	EventMailUncertain  = "mail_uncertain"  // a crash during sending: it may or may not have gone out
+	EventMailCancelled  = "mail_cancelled"  // CANCEL stopped a held email
+	EventMailBounced    = "mail_bounced"    // a bounce came back for a sent email
+	EventMailResent     = "mail_resent"     // RESEND queued an uncertain or failed email again
+	EventCommand        = "command"         // a lead's or reporter's command was carried out
+	EventRefused        = "refused"         // a command was refused: unverified sender, role or state
+	EventState          = "state"           // the incident's state changed: "acknowledged → boundary_sent"
 )
 
 // Outbox states. The dispatcher moves a row queued → sending → sent; a
 // temporary failure puts it back to queued with a later not_before; a
 // permanent one (or MaxAge) makes it failed. held is a customer email
-// waiting out its hold window: it is sent like a queued row once not_before
-// has passed, unless it was cancelled first. A row found in sending at start
-// was interrupted: an internal email goes back to queued (resent with the
-// same Message-ID), a customer email becomes uncertain and is never resent
-// automatically.
+// waiting out its hold window (or a reporter's outcome note held with it):
+// it is sent like a queued row once not_before has passed, unless CANCEL
+// made it cancelled first. awaiting_approval is a parting-ways email under
+// the two-person rule: never sent until a second lead's APPROVE makes it
+// held. A row found in sending at start was interrupted: an internal email
+// goes back to queued (resent with the same Message-ID), a customer email
+// becomes uncertain and is never resent automatically (RESEND queues it
+// again, same Message-ID). bounced is a sent email a bounce came back for.
 const (
-	OutQueued    = "queued"
-	OutHeld      = "held"
-	OutSending   = "sending"
-	OutSent      = "sent"
-	OutFailed    = "failed"
-	OutCancelled = "cancelled"
-	OutUncertain = "uncertain"
+	OutQueued           = "queued"
+	OutHeld             = "held"
+	OutAwaitingApproval = "awaiting_approval"
+	OutSending          = "sending"
+	OutSent             = "sent"
+	OutFailed           = "failed"
+	OutBounced          = "bounced"
+	OutCancelled        = "cancelled"
+	OutUncertain        = "uncertain"
 )
 
 // OutMail is an email in the outbox, ready to be composed. Message-IDs are
@@ -227,6 +266,7 @@ type Incident struct {
 	Created           time.Time
 	Updated           time.Time
 	Closed            time.Time // zero while open
+	Severed           time.Time // when SEVER took effect; zero if never (or cancelled)
 }
 
 // Ref returns the human id, "INC-7".
@@ -262,6 +302,12 @@ type OutboxRow struct {
 	LastError  string
 	Created    time.Time
 	Sent       time.Time // zero until sent
+	// Customer emails: the lead whose command queued it, the second lead
+	// who approved it (two-person rule), and the incident's state before
+	// the command (CANCEL restores it).
+	RequestedBy string
+	ApprovedBy  string
+	PrevState   string
 }
 
 // Stats counts what the store holds.

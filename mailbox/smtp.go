@@ -95,6 +95,11 @@ type SendError struct {
 	Uncertain bool
 }
 
+// DeliveryUncertain reports whether the server may have accepted the
+// message although Send failed: the connection broke after the whole
+// message was sent. Resending may deliver it twice.
+func (e *SendError) DeliveryUncertain() bool { return e.Uncertain }
+
 // Temporary reports whether sending the message again later may succeed:
 // true for 4xx replies and network failures (timeouts, refused or dropped
 // connections), false for 5xx replies and for problems with the

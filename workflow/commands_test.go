@@ -1402,3 +1402,50 @@ func TestSecondReporter(t *testing.T) {
 		t.Errorf("outcome to %s", got)
 	}
 }
+
+// uncertainError is what the SMTP sender returns when the connection broke
+// after the end of DATA: temporary, but the server may have the message.
+type uncertainError struct{}
+
+func (uncertainError) Error() string           { return "smtp: connection lost after the message was sent" }
+func (uncertainError) Temporary() bool         { return true }
+func (uncertainError) DeliveryUncertain() bool { return true }
+
+// TestUncertainSMTPFailure: a customer email whose SMTP transaction broke
+// after DATA is not retried like a 4xx: it becomes uncertain, the leads are
+// told, and only RESEND sends it again. An internal email is retried.
+func TestUncertainSMTPFailure(t *testing.T) {
+	f := newFixture(t)
+	f.do(jane, "BOUNDARY", Processed)
+	f.clk.Advance(10 * time.Minute)
+	tr := &fakeTransport{fail: func(m *OutMail, attempt int) error {
+		if attempt == 1 {
+			return uncertainError{}
+		}
+		return nil
+	}}
+	d := f.dispatcher(tr)
+	drain(t, d)
+	f.clk.Advance(24 * time.Hour)
+	drain(t, d)
+	var customer, notices int
+	for _, m := range tr.Sent() {
+		if m.Customer {
+			customer++
+		}
+		if m.Template == templates.UncertainDelivery {
+			notices++
+		}
+	}
+	if customer != 0 {
+		t.Fatalf("the customer email was retried %d times after an uncertain delivery", customer)
+	}
+	if notices == 0 {
+		t.Error("the leads were not told that delivery is uncertain")
+	}
+	var state string
+	f.st.db.QueryRow("SELECT state FROM outbox WHERE customer = 1").Scan(&state)
+	if state != OutUncertain {
+		t.Errorf("customer email is %s, want %s", state, OutUncertain)
+	}
+}

@@ -199,6 +199,13 @@ func temporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
+// uncertain reports whether err says the message may have been delivered
+// despite the error (the connection broke after the end of DATA).
+func uncertain(err error) bool {
+	var u interface{ DeliveryUncertain() bool }
+	return errors.As(err, &u) && u.DeliveryUncertain()
+}
+
 // settle records the outcome of a delivery.
 func (d *Dispatcher) settle(ctx context.Context, row *outRow, sendErr error) error {
 	now := d.cfg.Now()
@@ -212,6 +219,19 @@ func (d *Dispatcher) settle(ctx context.Context, row *outRow, sendErr error) err
 			return d.event(ctx, tx, row, now, EventMailSent, fmt.Sprintf("%s to %s (outbox #%d)", row.Template, row.Recipient, row.ID))
 		}
 		msg := sendErr.Error()
+		if row.Customer && uncertain(sendErr) {
+			// The server may have accepted it before the connection broke:
+			// a customer email is never risked twice.
+			reason := "the connection to the mail server broke after the whole email was handed over, so it may or may not have gone out; it will not be sent again automatically: " + msg
+			if err := casState(ctx, tx, row.ID, OutSending, OutUncertain, "last_error = ?", reason); err != nil {
+				return err
+			}
+			d.log.Error("outbox: customer email may or may not have gone out; not resending", "outbox", row.ID, "incident", row.IncidentID, "err", sendErr)
+			if err := d.event(ctx, tx, row, now, EventMailUncertain, fmt.Sprintf("%s (outbox #%d): %s", row.Template, row.ID, reason)); err != nil {
+				return err
+			}
+			return d.notifyLeads(ctx, tx, now, row, templates.UncertainDelivery, reason)
+		}
 		if temporary(sendErr) && now.Sub(row.Created) < d.cfg.MaxAge {
 			wait := d.backoff(attempts)
 			if err := casState(ctx, tx, row.ID, OutSending, OutQueued, "not_before = ?, last_error = ?", ms(now.Add(wait)), msg); err != nil {

@@ -51,7 +51,9 @@ type Config struct {
 	// Username defaults to Address's local part; Password is required.
 	Username, Password string
 	// Accounts are the SMTP AUTH users (address -> password), so that a
-	// person can send with any mail client, as a lead would.
+	// person can send with any mail client, as a lead would. Each also has
+	// an IMAP mailbox (login: the address) where the mail captured for it
+	// is kept, to be read and answered from a mail client.
 	Accounts map[string]string
 	// AuthServID is the authserv-id of the Authentication-Results fields
 	// the SMTP server adds (RFC 8601 section 2.5). Default Domain.
@@ -108,6 +110,7 @@ type Server struct {
 }
 
 type account struct {
+	mailbox        *imapmemserver.User // its IMAP mailbox, where mail for it is kept too
 	name, password string
 }
 
@@ -171,6 +174,19 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	mem.AddUser(s.user)
+	// Every SMTP account also has an IMAP mailbox (login: the address), so
+	// that a person can read backstop's emails in a mail client and reply.
+	for key, a := range s.accounts {
+		if strings.EqualFold(a.name, cfg.Username) {
+			continue
+		}
+		a.mailbox = imapmemserver.NewUser(a.name, a.password)
+		if err := a.mailbox.Create("INBOX", nil); err != nil {
+			return nil, fmt.Errorf("embedded: creating the INBOX of %s: %w", a.name, err)
+		}
+		mem.AddUser(a.mailbox)
+		s.accounts[key] = a
+	}
 	s.imapSrv = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
@@ -322,6 +338,17 @@ func (s *Server) SetDataFailure(f func(from string, rcpt []string) *smtp.SMTPErr
 }
 
 func (s *Server) capture(c Captured) {
+	for _, rcpt := range c.To {
+		s.mu.Lock()
+		a, ok := s.accounts[strings.ToLower(rcpt)]
+		s.mu.Unlock()
+		if ok && a.mailbox != nil {
+			msg := append([]byte("Delivered-To: "+rcpt+"\r\n"), c.Raw...)
+			if _, err := a.mailbox.Append("INBOX", bytes.NewReader(msg), &imap.AppendOptions{Time: c.At}); err != nil {
+				s.log.Error("embedded smtp: keeping a copy for an account failed", "rcpt", rcpt, "err", err)
+			}
+		}
+	}
 	s.mu.Lock()
 	s.sent = append(s.sent, c)
 	close(s.changed)

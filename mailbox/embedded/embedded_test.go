@@ -548,3 +548,31 @@ func TestStartErrors(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestAccountMailbox: mail captured for an account is also kept in that
+// account's own IMAP INBOX, so a person can read and answer it.
+func TestAccountMailbox(t *testing.T) {
+	srv := newServer(t)
+	raw := compose(t, "escalations@acme.example", "lead@acme.example")
+	if err := newSender(srv, "", "").Send(context.Background(), "escalations@acme.example", []string{"lead@acme.example"}, raw); err != nil {
+		t.Fatal(err)
+	}
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("lead@acme.example", "lead-pw").Wait(); err != nil {
+		t.Fatalf("the account cannot log in to IMAP: %v", err)
+	}
+	data, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data.NumMessages != 1 {
+		t.Fatalf("the account's INBOX holds %d messages, want 1", data.NumMessages)
+	}
+	if len(srv.Sent()) != 1 {
+		t.Errorf("captured %d, want 1", len(srv.Sent()))
+	}
+}

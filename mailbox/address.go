@@ -1,0 +1,188 @@
+package mailbox
+
+import (
+	"io"
+	"mime"
+	"regexp"
+	"strings"
+
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+)
+
+// emailRe matches an address as written in running text or a header block.
+var emailRe = regexp.MustCompile(`[\p{L}\p{N}._%+\-'!#$&*/=?^{|}~]+@[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?)+`)
+
+// exchangeLinkRe matches an address followed by the link Exchange adds in
+// plain text: "a@b<mailto:a@b>".
+var exchangeLinkRe = regexp.MustCompile(`(?i)([^\s<>\[\]()]+@[^\s<>\[\]()]+?)\s*[<\[]mailto:[^\s<>\[\]]+[>\]]`)
+
+// bracketedRe matches the address part of "Name <a@b>", "Name <mailto:a@b>",
+// "Name [mailto:a@b]", "Name (a@b)" and "Name (<a@b>)".
+var bracketedRe = regexp.MustCompile(`(?i)[(]?\s*[<\[(]\s*(?:mailto:)?\s*([^<>\[\]()\s,;]+@[^<>\[\]()\s,;]+?)\s*[>\])]\s*[)]?`)
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
+	return message.CharsetReader(charset, input)
+}}
+
+// decodeWords decodes RFC 2047 encoded words, leaving the text as it is
+// when they are broken.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+// parseLooseAddress reads one address written the way clients print them
+// in forwarded header blocks and quote headers: `Name <a@b>`, `Name
+// [mailto:a@b]`, `"a@b" <a@b>`, `a@b`, `Name <mailto:a@b>`, or a name
+// alone (then Address is empty: it is never guessed).
+func parseLooseAddress(s string) Address {
+	s = strings.TrimSpace(decodeWords(cleanSpaces(s)))
+	s = exchangeLinkRe.ReplaceAllString(s, "$1")
+	s = strings.Trim(s, "*_ \t,;")
+	if s == "" {
+		return Address{}
+	}
+	var a Address
+	if loc := bracketedRe.FindStringSubmatchIndex(s); loc != nil {
+		a.Address = s[loc[2]:loc[3]]
+		rest := s[:loc[0]] + " " + s[loc[1]:]
+		a.Name = cleanName(rest)
+	} else if loc := emailRe.FindStringIndex(s); loc != nil {
+		a.Address = s[loc[0]:loc[1]]
+		a.Name = cleanName(s[:loc[0]] + " " + s[loc[1]:])
+	} else {
+		a.Name = cleanName(s)
+	}
+	a.Address = strings.Trim(strings.TrimPrefix(strings.TrimPrefix(a.Address, "mailto:"), "MAILTO:"), "'\".,;")
+	if !strings.Contains(a.Address, "@") {
+		a.Address = ""
+	}
+	if strings.EqualFold(a.Name, a.Address) {
+		a.Name = ""
+	}
+	return a
+}
+
+// cleanName trims quotes, stray punctuation and bold markers from a
+// display name.
+func cleanName(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	for {
+		t := strings.Trim(s, " \t*_,;:<>[]()\"'“”„«»‘’")
+		if t == s {
+			break
+		}
+		s = t
+	}
+	s = strings.ReplaceAll(s, `\"`, `"`)
+	if strings.EqualFold(s, "mailto") {
+		return ""
+	}
+	return s
+}
+
+// parseLooseAddressList reads a list of recipients separated by "," or ";".
+// Outlook's "Doe, John <john@x>" keeps its comma: a piece without an
+// address is joined to the next one when that one has a bracketed address
+// and no name of its own.
+func parseLooseAddressList(s string) []Address {
+	s = strings.TrimSpace(s)
+	out := []Address{}
+	if s == "" {
+		return out
+	}
+	var pieces []string
+	for _, semi := range splitOutsideQuotes(s, ';') {
+		commas := splitOutsideQuotes(semi, ',')
+		for i := 0; i < len(commas); i++ {
+			p := commas[i]
+			if i+1 < len(commas) && !strings.Contains(p, "@") {
+				next := strings.TrimSpace(commas[i+1])
+				if loc := bracketedRe.FindStringIndex(next); loc != nil && !strings.Contains(strings.TrimSpace(p), " ") && loc[0] > 0 {
+					// "Doe, John <john@x>": surname, given name.
+					p = p + "," + commas[i+1]
+					i++
+				}
+			}
+			pieces = append(pieces, p)
+		}
+	}
+	for _, p := range pieces {
+		if strings.TrimSpace(p) == "" {
+			continue
+		}
+		a := parseLooseAddress(p)
+		if a.Name == "" && a.Address == "" {
+			continue
+		}
+		out = append(out, a)
+		if len(out) >= 500 {
+			break
+		}
+	}
+	return out
+}
+
+// splitOutsideQuotes splits s at sep where sep is outside double quotes and
+// angle or square brackets.
+func splitOutsideQuotes(s string, sep rune) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case quoted:
+		case r == '<' || r == '[' || r == '(':
+			depth++
+		case (r == '>' || r == ']' || r == ')') && depth > 0:
+			depth--
+		case r == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// headerAddresses reads an address header of a message: go-message's strict
+// parser first, the loose one when the header is not RFC 5322.
+func headerAddresses(h gomail.Header, key string) []Address {
+	v := h.Get(key)
+	if strings.TrimSpace(v) == "" {
+		return []Address{}
+	}
+	if list, err := h.AddressList(key); err == nil && len(list) > 0 {
+		out := make([]Address, 0, len(list))
+		for _, a := range list {
+			addr := Address{Name: toUTF8(strings.TrimSpace(a.Name)), Address: toUTF8(a.Address)}
+			if strings.EqualFold(addr.Name, addr.Address) {
+				addr.Name = ""
+			}
+			out = append(out, addr)
+		}
+		return out
+	}
+	return parseLooseAddressList(toUTF8(v))
+}
+
+// cleanSpaces turns non-breaking and other odd spaces into plain ones.
+func cleanSpaces(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == '\t' {
+			plain = false
+			break
+		}
+	}
+	if plain || !strings.ContainsAny(s, "\u00a0\u202f\u2007\u200b\u3000\t\ufeff") {
+		return s
+	}
+	return strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u2007", " ", "\u200b", "", "\u3000", " ", "\t", " ", "\ufeff", "").Replace(s)
+}

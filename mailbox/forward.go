@@ -1,0 +1,769 @@
+package mailbox
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// A textLine is one line of a plain-text body with its quote level ("> "
+// prefixes) taken off.
+type textLine struct {
+	depth int
+	text  string
+}
+
+// splitLines cuts text into lines and reads their quote level.
+func splitLines(text string) []textLine {
+	raw := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	out := make([]textLine, 0, len(raw))
+	for _, l := range raw {
+		l = strings.TrimRight(l, " \t\r\u00a0")
+		depth, i := 0, 0
+		for i < len(l) {
+			j := i
+			for j < len(l) && (l[j] == ' ' || l[j] == '\t') && j-i < 3 {
+				j++
+			}
+			if j < len(l) && l[j] == '>' {
+				depth++
+				i = j + 1
+				continue
+			}
+			break
+		}
+		content := l[i:]
+		if depth > 0 {
+			content = strings.TrimPrefix(content, " ")
+		}
+		out = append(out, textLine{depth: depth, text: content})
+	}
+	return out
+}
+
+// isBlank reports a line of white space only (non-breaking and zero-width
+// spaces included).
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) && r != '\u200b' && r != '\ufeff' {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerText lower-cases s, reading Turkish dotted capital I as "i".
+func lowerText(s string) string {
+	return strings.ToLower(strings.ReplaceAll(s, "İ", "i"))
+}
+
+// parseLabelLine reads a "Label: value" line of a forwarded header block,
+// in any language of headerLabels. Labels may be bold ("*From:*"), use a
+// full-width colon, or have a (non-breaking) space before the colon.
+func parseLabelLine(s string) (blockField, string, bool) {
+	s = strings.TrimSpace(cleanSpaces(s))
+	if s == "" {
+		return fieldNone, "", false
+	}
+	i := strings.IndexAny(s, ":：")
+	if i <= 0 || i > 48 {
+		return fieldNone, "", false
+	}
+	label := strings.Trim(s[:i], " *_")
+	colonLen := 1
+	if strings.HasPrefix(s[i:], "：") {
+		colonLen = len("：")
+	}
+	f, ok := headerLabels[lowerText(strings.Join(strings.Fields(label), " "))]
+	if !ok {
+		return fieldNone, "", false
+	}
+	value := strings.TrimSpace(strings.TrimLeft(s[i+colonLen:], " *_"))
+	value = strings.TrimSpace(strings.TrimSuffix(value, "*"))
+	return f, value, true
+}
+
+// headerBlock is a forwarded message's header block: a run of consecutive
+// "Label: value" lines with a From-like label and at least one other.
+type headerBlock struct {
+	start, end int // lines [start, end)
+	depth      int
+	values     map[blockField]string
+	english    bool // labels in English (dates with slashes are month first)
+}
+
+// findHeaderBlock reports the header block starting at line i, if any.
+func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
+	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
+	f, v, ok := parseLabelLine(lines[i].text)
+	if !ok {
+		return hb, false
+	}
+	distinct := 0
+	var last blockField
+	english := 0
+	j := i
+	for j < len(lines) && j-i < 40 {
+		l := lines[j]
+		if l.depth != hb.depth {
+			break
+		}
+		if isBlank(l.text) {
+			// One blank line may separate fields (one paragraph per
+			// field in some HTML bodies) when a new field follows.
+			if j+1 < len(lines) && lines[j+1].depth == hb.depth {
+				if nf, _, ok := parseLabelLine(lines[j+1].text); ok && nf != fieldOther {
+					if _, seen := hb.values[nf]; !seen {
+						j++
+						continue
+					}
+				}
+			}
+			break
+		}
+		f, v, ok = parseLabelLine(l.text)
+		if !ok && j > i && isUnknownLabelLine(l.text) && j+1 < len(lines) && lines[j+1].depth == hb.depth {
+			// A label the tables lack ("Sent by:", a new translation)
+			// between known ones belongs to the block.
+			if nf, _, ok := parseLabelLine(lines[j+1].text); ok && nf != fieldOther {
+				if _, seen := hb.values[nf]; !seen {
+					j++
+					continue
+				}
+			}
+		}
+		if !ok && j > i && isUnknownLabelLine(l.text) && strings.ContainsAny(l.text, "@<") {
+			// A label the tables lack whose value is an address list:
+			// another recipient field.
+			j++
+			continue
+		}
+		if !ok {
+			// A wrapped recipient list continues the previous field.
+			if (last == fieldTo || last == fieldCc || last == fieldBcc) && strings.Contains(l.text, "@") &&
+				!strings.ContainsAny(l.text, ":：") {
+				hb.values[last] += " " + strings.TrimSpace(l.text)
+				j++
+				continue
+			}
+			break
+		}
+		if _, seen := hb.values[f]; seen && f != fieldOther {
+			break // a field again: the next block, or body text
+		}
+		if _, seen := hb.values[f]; !seen {
+			distinct++
+		}
+		hb.values[f] = v
+		if isEnglishLabel(l.text) {
+			english++
+		}
+		last = f
+		j++
+	}
+	_, hasFrom := hb.values[fieldFrom]
+	others := 0
+	for _, k := range []blockField{fieldTo, fieldCc, fieldDate, fieldSubject} {
+		if _, ok := hb.values[k]; ok {
+			others++
+		}
+	}
+	if !hasFrom || others < 1 || hb.values[fieldFrom] == "" {
+		return hb, false
+	}
+	// Trim a trailing blank line taken in hope of another field.
+	for j > i && isBlank(lines[j-1].text) {
+		j--
+	}
+	hb.end = j
+	hb.english = english*2 >= distinct
+	return hb, true
+}
+
+var englishLabelRe = regexp.MustCompile(`(?i)^\s*[*_]*(from|sent|date|to|cc|subject)[*_]*\s*:`)
+
+func isEnglishLabel(s string) bool { return englishLabelRe.MatchString(s) }
+
+// separator describes a separator line: a rule, a "forwarded message" or
+// "original message" phrase (decorated with dashes or not), or the end of
+// a forwarded message.
+type separator struct {
+	ok      bool
+	rule    bool // no words: dashes, underscores, equals signs
+	forward bool // words say "forwarded" (not just "original")
+	phrase  bool // words say forwarded or original
+	end     bool // "End forwarded message"
+}
+
+const decorChars = "-_=*~#<>—–━─"
+
+func parseSeparator(s string) separator {
+	t := strings.TrimSpace(cleanSpaces(s))
+	if t == "" || len(t) > 160 {
+		return separator{}
+	}
+	core := strings.Trim(t, decorChars+" ")
+	decor := utf8.RuneCountInString(t) - utf8.RuneCountInString(core)
+	decorated := decor >= 4 && strings.ContainsAny(t[:1], decorChars)
+	if core == "" {
+		if utf8.RuneCountInString(t) >= 8 && !strings.ContainsAny(t, "*~#<>") {
+			return separator{ok: true, rule: true}
+		}
+		return separator{}
+	}
+	lc := lowerText(core)
+	if decorated {
+		for _, w := range endForwardWords {
+			if strings.Contains(lc, w) {
+				return separator{ok: true, end: true}
+			}
+		}
+	}
+	if !decorated && (utf8.RuneCountInString(core) > 70 || !endsWithColon(core)) {
+		// Undecorated phrases ("Begin forwarded message:") end in a colon.
+		return separator{}
+	}
+	for _, w := range forwardWords {
+		if strings.Contains(lc, w) {
+			sep := separator{ok: true, phrase: true, forward: true}
+			for _, o := range originalOnlyWords {
+				if strings.Contains(lc, o) {
+					sep.forward = false
+				}
+			}
+			return sep
+		}
+	}
+	if decorated && utf8.RuneCountInString(core) <= 60 {
+		// Decorated words in a language not in the tables: a separator
+		// all the same, but not evidence of a forward by itself.
+		return separator{ok: true}
+	}
+	return separator{}
+}
+
+// quoteHeader is an attribution line above quoted text: "On DATE, NAME
+// wrote:" and its translations.
+type quoteHeader struct {
+	start, end int
+	depth      int // of the quoted text that follows
+	from       Address
+	dateRaw    string
+	english    bool
+}
+
+var (
+	dateishRe = regexp.MustCompile(`\d{1,2}[:.h時시]\d{2}|\b(19|20)\d{2}\b|\d{4}\s*[年년]|\d+\s*[月월]`)
+)
+
+// findQuoteHeader reports the quote header starting at line i (wrapped over
+// up to three lines), if any. A line is a quote header when it ends in a
+// colon and either names a "wrote" verb of a known language, or holds a
+// date or an address and is followed by more deeply quoted text (the rule
+// that reads attributions in languages without a verb table entry).
+func findQuoteHeader(lines []textLine, i int) (quoteHeader, bool) {
+	return findQuoteHeaderIn(lines, i, false)
+}
+
+// findQuoteHeaderIn is findQuoteHeader; afterSeparator accepts a dated or
+// addressed line ending in a colon without quoted text below it, as Yandex
+// and Mail.ru write forwards ("-------- Пересылаемое сообщение --------"
+// then "06.01.2025, 09:14, John <john@example.com>:").
+func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeader, bool) {
+	d := lines[i].depth
+	if isBlank(lines[i].text) {
+		return quoteHeader{}, false
+	}
+	joined := ""
+	for k := 0; k < 3 && i+k < len(lines); k++ {
+		l := lines[i+k]
+		if l.depth != d || isBlank(l.text) {
+			break
+		}
+		if k > 0 {
+			joined += " "
+		}
+		joined += strings.TrimSpace(cleanSpaces(l.text))
+		if len(joined) > 400 {
+			break
+		}
+		t := joined
+		core := strings.Trim(t, decorChars+" ")
+		decorated := len(core) < len(t) && strings.ContainsAny(t[:1], "-=")
+		colon := endsWithColon(core)
+		if !colon && !decorated {
+			continue
+		}
+		verb := findQuoteVerb(core)
+		nextDepth, nextIdx := nextContentDepth(lines, i+k+1)
+		deeper := nextIdx >= 0 && nextDepth > d
+		ok := false
+		switch {
+		case verb != nil && (colon || decorated) && verb[1] >= len(core)/3 &&
+			(emailRe.MatchString(core) || dateishRe.MatchString(core)):
+			ok = true
+		case verb != nil && colon && deeper:
+			ok = true
+		case colon && (deeper || afterSeparator) && (emailRe.MatchString(core) || dateishRe.MatchString(core)) && len(core) < 300:
+			ok = true
+		}
+		if !ok {
+			if colon {
+				return quoteHeader{}, false
+			}
+			continue
+		}
+		qh := quoteHeader{start: i, end: i + k + 1, depth: d}
+		if deeper {
+			qh.depth = nextDepth
+		}
+		name, date, english := splitAttribution(core)
+		qh.from = parseLooseAddress(name)
+		qh.dateRaw = date
+		qh.english = english
+		if qh.from.Name == "" && qh.from.Address == "" {
+			return quoteHeader{}, false
+		}
+		return qh, true
+	}
+	return quoteHeader{}, false
+}
+
+// nextContentDepth returns the quote level and index of the first non-blank
+// line at or after i (skipping at most two blank lines), or -1.
+func nextContentDepth(lines []textLine, i int) (int, int) {
+	for k := 0; k < 3 && i+k < len(lines); k++ {
+		if !isBlank(lines[i+k].text) {
+			return lines[i+k].depth, i + k
+		}
+	}
+	return 0, -1
+}
+
+var (
+	// attributionMarkers separate the name from the date in attributions
+	// of some languages ("NAME 于 DATE", "DATE odesílatel NAME").
+	attributionMarkerRe = regexp.MustCompile(`(?i)\s*(пользователь|odesílatel|tarihinde|さんは|さんが|님이|님의|于|於|に\s|에\s|\sот\s)\s*`)
+	anyTimeRe           = regexp.MustCompile(`\d{1,2}\s*[:.：h時시]\s*\d{2}(?:\s*[:.：分]\s*\d{2})?(?:\s*[秒초분])?`)
+	leadingAMPMRe       = regexp.MustCompile(`(?i)(午前|午後|上午|下午|晚上|凌晨|中午|오전|오후)\s*$`)
+)
+
+// splitAttribution cuts an attribution ("On Mon, Jan 6, 2025 at 9:14 AM
+// John Doe <john@example.com> wrote") into the name part (with its address)
+// and the date part, for attributions in which the date comes first, the
+// name comes first, or the verb sits between them.
+func splitAttribution(t string) (name, date string, english bool) {
+	t = strings.TrimSpace(strings.Trim(t, decorChars+" "))
+	t = strings.TrimSpace(strings.TrimRight(t, ":： "))
+	lt := lowerText(t)
+	english = strings.Contains(lt, "wrote") || strings.HasPrefix(lt, "on ")
+	if m := quoteHeaderLead.FindStringIndex(t); m != nil {
+		t = t[m[1]:]
+	}
+	if v := findQuoteVerb(t); v != nil {
+		before := strings.TrimSpace(t[:v[0]])
+		after := strings.Trim(t[v[1]:], " ,:")
+		if after != "" {
+			if hasDigitOutsideAddress(after) && !hasDigitOutsideAddress(before) {
+				return cleanAttrName(before), cleanAttrDate(after), english
+			}
+			return cleanAttrName(after), cleanAttrDate(before), english
+		}
+		t = before
+	}
+	name, date = splitNameDate(t)
+	return cleanAttrName(name), cleanAttrDate(date), english
+}
+
+func hasDigitOutsideAddress(s string) bool {
+	s = emailRe.ReplaceAllString(s, "")
+	return strings.IndexFunc(s, unicode.IsDigit) >= 0
+}
+
+// splitNameDate splits "DATE, NAME <addr>", "NAME <addr>, DATE", "NAME 于
+// DATE" and the like.
+func splitNameDate(t string) (name, date string) {
+	if m := attributionMarkerRe.FindStringIndex(t); m != nil && strings.TrimSpace(t[:m[0]]) != "" && strings.TrimSpace(t[m[1]:]) != "" {
+		l, r := t[:m[0]], t[m[1]:]
+		if hasDigitOutsideAddress(l) && !hasDigitOutsideAddress(r) {
+			return r, l
+		}
+		if hasDigitOutsideAddress(r) && !hasDigitOutsideAddress(l) {
+			return l, r
+		}
+	}
+	if loc := bracketedRe.FindStringIndex(t); loc != nil || emailRe.MatchString(t) {
+		if loc == nil {
+			loc = emailRe.FindStringIndex(t)
+		}
+		left, right := t[:loc[0]], t[loc[1]:]
+		addr := t[loc[0]:loc[1]]
+		if !hasDigitOutsideAddress(left) {
+			return left + " " + addr, right
+		}
+		// The name is what follows the date on the left of the address.
+		cut := lastDelimiter(left)
+		return left[cut:] + " " + addr, left[:cut] + " " + right
+	}
+	cut := lastDelimiter(t)
+	if cut > 0 && cut < len(t) {
+		return t[cut:], t[:cut]
+	}
+	if i := strings.LastIndexAny(t, ",、"); i > 0 {
+		return t[i+1:], t[:i]
+	}
+	return t, ""
+}
+
+// lastDelimiter returns the index just past the date in a "DATE NAME"
+// text: after the last time of day (with its AM/PM, "Uhr" or zone) or,
+// without one, after the last comma. It returns 0 when there is none.
+func lastDelimiter(s string) int {
+	locs := anyTimeRe.FindAllStringIndex(s, -1)
+	if len(locs) > 0 {
+		end := locs[len(locs)-1][1]
+		// AM/PM, "Uhr" and zone words belong to the date; the name's
+		// first word does not.
+		end += suffixLen(s[end:])
+		for end < len(s) && (s[end] == ',' || s[end] == ' ') {
+			end++
+		}
+		if strings.HasPrefix(s[end:], "、") {
+			end += len("、")
+		}
+		return end
+	}
+	if i := strings.LastIndexAny(s, ",、"); i >= 0 {
+		if s[i] == ',' {
+			return i + 1
+		}
+		return i + len("、")
+	}
+	return 0
+}
+
+// suffixLen measures the AM/PM, "Uhr" and zone words at the start of s.
+func suffixLen(s string) int {
+	n := 0
+	for {
+		rest := s[n:]
+		trimmed := strings.TrimLeft(rest, " ,")
+		skip := len(rest) - len(trimmed)
+		word := trimmed
+		if i := strings.IndexAny(word, " ,、"); i >= 0 {
+			word = word[:i]
+		}
+		if word == "" {
+			return n
+		}
+		lw := strings.ToLower(strings.Trim(word, "()"))
+		_, isZone := zoneAbbrevs[lw]
+		switch {
+		case isZone, lw == "am", lw == "pm", lw == "a.m.", lw == "p.m.", lw == "uhr", lw == "h", lw == "hs",
+			strings.HasPrefix(lw, "gmt") || strings.HasPrefix(lw, "utc"),
+			len(lw) == 5 && (lw[0] == '+' || lw[0] == '-'), len(lw) == 6 && (lw[0] == '+' || lw[0] == '-') && lw[3] == ':':
+			n += skip + len(word)
+		default:
+			return n
+		}
+	}
+}
+
+func cleanAttrName(s string) string {
+	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	s = strings.TrimSpace(s)
+	s = leadingAMPMRe.ReplaceAllString(s, "")
+	return strings.Trim(s, " ,、:：")
+}
+
+func cleanAttrDate(s string) string {
+	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	return strings.Trim(strings.Join(strings.Fields(s), " "), " ,、:：")
+}
+
+// boundary is where a forwarded or quoted message starts in a text.
+type boundary struct {
+	start, end int // lines taken by the separator and header block or the attribution
+	lineDepth  int // quote level of the boundary's own lines
+	depth      int // quote level of the message's text
+	orig       Original
+	fromBlock  bool // a header block (rather than an attribution)
+	forward    bool // preceded by a separator that says "forwarded"
+	phrase     bool // preceded by a separator with words
+}
+
+// findBoundary reports the forwarded header block (with the separator
+// lines above it) or attribution starting at line i.
+func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (boundary, bool) {
+	l := lines[i]
+	if isBlank(l.text) {
+		return boundary{}, false
+	}
+	b := boundary{start: i, lineDepth: l.depth}
+	j := i
+	// Separator lines (possibly several: a CSS divider above a phrase).
+	for k := 0; k < 3 && j < len(lines); k++ {
+		sep := parseSeparator(lines[j].text)
+		if !sep.ok || sep.end {
+			break
+		}
+		b.forward = b.forward || sep.forward
+		b.phrase = b.phrase || sep.phrase
+		j++
+		for j < len(lines) && isBlank(lines[j].text) && j-i < 6 {
+			j++
+		}
+	}
+	if j < len(lines) {
+		hb, ok := findHeaderBlock(lines, j)
+		if !ok && j != i {
+			// Below a separator, a header block in a language the
+			// tables lack.
+			hb, ok = findGenericHeaderBlock(lines, j)
+		}
+		if ok {
+			b.fromBlock = true
+			b.end = hb.end
+			b.depth = hb.depth
+			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d > hb.depth {
+				b.depth = d
+			}
+			// Zoho repeats the separator below the block.
+			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d == hb.depth {
+				if sep := parseSeparator(lines[idx].text); sep.ok && !sep.end && (sep.phrase || !sep.rule) {
+					b.end = idx + 1
+				}
+			}
+			b.orig = originalFromBlock(hb, loc)
+			return b, true
+		}
+	}
+	afterSep := j != i && b.phrase
+	if afterSep && j < len(lines) {
+		i = j
+	} else if !quotes || j != i {
+		return boundary{}, false
+	}
+	if qh, ok := findQuoteHeaderIn(lines, i, afterSep); ok {
+		b.end = qh.end
+		b.depth = qh.depth
+		b.orig = newOriginal()
+		b.orig.From = qh.from
+		b.orig.DateRaw = qh.dateRaw
+		if t, ok := parseLooseDate(qh.dateRaw, loc, qh.english); ok {
+			b.orig.Date = &t
+		}
+		return b, true
+	}
+	return boundary{}, false
+}
+
+func newOriginal() Original {
+	return Original{To: []Address{}, Cc: []Address{}}
+}
+
+func originalFromBlock(hb headerBlock, loc *time.Location) Original {
+	o := newOriginal()
+	o.From = parseLooseAddress(hb.values[fieldFrom])
+	o.To = parseLooseAddressList(hb.values[fieldTo])
+	o.Cc = parseLooseAddressList(hb.values[fieldCc])
+	o.Subject = strings.TrimSpace(decodeWords(hb.values[fieldSubject]))
+	o.DateRaw = strings.TrimSpace(hb.values[fieldDate])
+	if t, ok := parseLooseDate(o.DateRaw, loc, hb.english); ok {
+		o.Date = &t
+	}
+	return o
+}
+
+// thread is a text cut into what its writer wrote (lead) and the messages
+// it forwards or quotes, outermost first.
+type thread struct {
+	lead      string
+	originals []Original
+	first     *boundary // the first boundary found, nil if none
+	truncated bool      // more originals than the limit
+}
+
+type segment struct {
+	depth     int
+	parent    int
+	fromBlock bool // opened by a forwarded header block
+	lines     []string
+}
+
+// splitThread finds the forwarded and quoted messages in text. With
+// quotesAnywhere false, attributions ("On … wrote:") count only inside
+// forwarded text (below the first forwarded header block); the forwarder's
+// own quoting above it stays in lead.
+func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOriginals int) thread {
+	lines := splitLines(text)
+	segs := []segment{{depth: 0, parent: -1}}
+	var bounds []boundary
+	var th thread
+	cur := 0
+	inForward := quotesAnywhere
+	for i := 0; i < len(lines); {
+		l := lines[i]
+		if !isBlank(l.text) && len(bounds) < maxOriginals {
+			if sep := parseSeparator(l.text); sep.end && cur > 0 {
+				// "End forwarded message": back to what encloses the
+				// forwarded message (and the messages it quotes).
+				s := cur
+				for s > 0 && !segs[s].fromBlock {
+					s = segs[s].parent
+				}
+				if s > 0 {
+					cur = segs[s].parent
+				}
+				i++
+				continue
+			}
+			if b, ok := findBoundary(lines, i, inForward, loc); ok {
+				p := cur
+				for p > 0 && segs[p].depth > b.lineDepth {
+					p = segs[p].parent
+				}
+				segs = append(segs, segment{depth: b.depth, parent: p, fromBlock: b.fromBlock})
+				cur = len(segs) - 1
+				bounds = append(bounds, b)
+				if b.fromBlock {
+					inForward = true
+				}
+				i = b.end
+				continue
+			}
+		} else if !isBlank(l.text) && !th.truncated {
+			if _, ok := findBoundary(lines, i, inForward, loc); ok {
+				th.truncated = true
+			}
+		}
+		s := cur
+		if !isBlank(l.text) {
+			for s > 0 && segs[s].depth > l.depth {
+				s = segs[s].parent
+			}
+			cur = s
+		}
+		text := l.text
+		if rel := l.depth - segs[s].depth; rel > 0 && !isBlank(text) {
+			text = strings.Repeat("> ", rel) + text
+		}
+		segs[s].lines = append(segs[s].lines, text)
+		i++
+	}
+	th.lead = joinTrimmed(segs[0].lines)
+	th.originals = make([]Original, 0, len(bounds))
+	for k, b := range bounds {
+		o := b.orig
+		o.Body = joinTrimmed(segs[k+1].lines)
+		th.originals = append(th.originals, o)
+	}
+	if len(bounds) > 0 {
+		th.first = &bounds[0]
+	}
+	return th
+}
+
+// joinTrimmed joins lines, dropping leading and trailing blank lines and
+// trailing separator rules, and folding runs of blank lines into one.
+func joinTrimmed(lines []string) string {
+	for len(lines) > 0 && (isBlank(lines[len(lines)-1]) || isRuleOnly(lines[len(lines)-1])) {
+		lines = lines[:len(lines)-1]
+	}
+	var b strings.Builder
+	blank := false
+	for _, l := range lines {
+		if isBlank(l) {
+			blank = b.Len() > 0
+			continue
+		}
+		if blank {
+			b.WriteByte('\n')
+		}
+		blank = false
+		b.WriteString(strings.TrimRight(l, " \t"))
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func isRuleOnly(s string) bool {
+	sep := parseSeparator(s)
+	return sep.ok && (sep.rule || sep.phrase)
+}
+
+// endsWithColon reports whether s ends in a colon (ASCII or full-width),
+// ignoring trailing spaces.
+func endsWithColon(s string) bool {
+	s = strings.TrimRight(s, " \t")
+	return strings.HasSuffix(s, ":") || strings.HasSuffix(s, "：")
+}
+
+// isUnknownLabelLine reports a line shaped like "Label: value" with a short
+// label of at most three words.
+func isUnknownLabelLine(s string) bool {
+	s = strings.TrimSpace(cleanSpaces(s))
+	i := strings.IndexAny(s, ":：")
+	if i <= 0 || i > 40 {
+		return false
+	}
+	label := strings.Trim(s[:i], " *_")
+	if label == "" || len(strings.Fields(label)) > 3 || strings.ContainsAny(label, "<>@/\\\"'()[]") {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(label)
+	return unicode.IsLetter(r)
+}
+
+// findGenericHeaderBlock reads a header block whose labels the tables do
+// not know (a language backstop has no table for), as found below a
+// separator line: at least three consecutive "Label: value" lines, one of
+// whose values is an address. The first value holding an address is the
+// sender, the first value that reads as a date is the date.
+func findGenericHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
+	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
+	j := i
+	var vals []string
+	for j < len(lines) && j-i < 12 && lines[j].depth == hb.depth && !isBlank(lines[j].text) {
+		t := strings.TrimSpace(cleanSpaces(lines[j].text))
+		if f, v, ok := parseLabelLine(t); ok {
+			if _, seen := hb.values[f]; !seen {
+				hb.values[f] = v
+			}
+			vals = append(vals, v)
+		} else if isUnknownLabelLine(t) {
+			k := strings.IndexAny(t, ":：")
+			v := strings.TrimSpace(strings.TrimLeft(t[k:], ":： *_"))
+			vals = append(vals, v)
+		} else {
+			break
+		}
+		j++
+	}
+	if len(vals) < 3 {
+		return hb, false
+	}
+	if _, ok := hb.values[fieldFrom]; !ok {
+		for _, v := range vals {
+			if emailRe.MatchString(v) {
+				hb.values[fieldFrom] = v
+				break
+			}
+		}
+	}
+	if _, ok := hb.values[fieldFrom]; !ok {
+		return hb, false
+	}
+	if _, ok := hb.values[fieldDate]; !ok {
+		for _, v := range vals {
+			if _, ok := parseLooseDate(v, nil, false); ok {
+				hb.values[fieldDate] = v
+				break
+			}
+		}
+	}
+	hb.end = j
+	return hb, true
+}

@@ -1,0 +1,85 @@
+package mailbox
+
+import "strings"
+
+// ExtractReply returns only what the writer of a plain-text body wrote:
+// quoted lines ("> "), attributions ("On … wrote:" in any language of the
+// tables, or any dated line ending in a colon above quoted text), Outlook's
+// header block and divider, "-----Original Message-----" and forwarded
+// blocks, and everything below them, are cut; so is the signature ("-- ")
+// and a mobile footer ("Sent from my iPhone"). Interleaved answers between
+// quoted passages are kept. Commands are read from this text only, so it
+// errs on the side of cutting.
+func ExtractReply(text string) string {
+	lines := splitLines(text)
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if l.depth > 0 {
+			continue // quoted
+		}
+		if isBlank(l.text) {
+			out = append(out, "")
+			continue
+		}
+		if isSignatureSeparator(l.text) || isFooter(l.text) {
+			break
+		}
+		if sep := parseSeparator(l.text); sep.ok && !sep.end {
+			if sep.phrase || isHardRule(l.text) {
+				break
+			}
+			// A plain rule of dashes is the writer's own unless a header
+			// block follows.
+			if _, idx := nextContentDepth(lines, i+1); idx >= 0 {
+				if _, ok := findHeaderBlock(lines, idx); ok {
+					break
+				}
+				if _, ok := findGenericHeaderBlock(lines, idx); ok {
+					break
+				}
+			}
+		}
+		if _, ok := findHeaderBlock(lines, i); ok {
+			break
+		}
+		if qh, ok := findQuoteHeader(lines, i); ok {
+			if d, idx := nextContentDepth(lines, qh.end); idx >= 0 && d > 0 {
+				i = qh.end - 1 // drop the attribution; the quote is skipped
+				continue
+			}
+			break // an attribution above unquoted text: all of it is quoted
+		}
+		out = append(out, l.text)
+	}
+	return joinTrimmed(out)
+}
+
+// isHardRule reports a divider that only ever stands above quoted or
+// forwarded text: Outlook's line of underscores (and HTMLToText's).
+func isHardRule(s string) bool {
+	t := strings.TrimSpace(s)
+	return len(t) >= 20 && strings.Trim(t, "_") == ""
+}
+
+// isSignatureSeparator reports the "-- " line that starts a signature
+// (RFC 3676 section 4.3); "--" without its space is accepted too.
+func isSignatureSeparator(s string) bool {
+	return s == "-- " || s == "--" || strings.TrimRight(s, " \u00a0") == "--" || s == "—" || s == "-- —"
+}
+
+// stripSignature cuts text at its signature separator or mobile footer.
+func stripSignature(text string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if isSignatureSeparator(l) || isFooter(l) {
+			return joinTrimmed(lines[:i])
+		}
+	}
+	return joinTrimmed(lines)
+}
+
+// isFooter reports a mobile or web client footer line.
+func isFooter(s string) bool {
+	return len(s) <= 160 && footerRe.MatchString(cleanSpaces(s))
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"backstop/mailbox"
+	"backstop/templates"
+	"backstop/workflow"
+)
+
+func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", stderr)
+	path := fs.String("config", "backstop.yaml", "configuration `file`")
+	connect := fs.Bool("connect", false, "also log in to the IMAP and SMTP servers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if _, err := templates.Load(cfg.Templates.Dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid (%d leads, templates render)\n", *path, len(cfg.People.Leads))
+	if !*connect {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	log := newLogger(LogConfig{Level: "warn"}, stderr)
+	failed := false
+	w := mailbox.NewWatcher(cfg.imapConfig(tunables{}, log), nil, nil)
+	if caps, err := w.Check(ctx); err != nil {
+		failed = true
+		fmt.Fprintf(stdout, "imap %s:%d: FAILED: %v\n", cfg.IMAP.Host, cfg.IMAP.Port, err)
+	} else {
+		fmt.Fprintf(stdout, "imap %s:%d: logged in as %s, %s selected; capabilities: %s\n", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.Username, cfg.IMAP.Mailbox, strings.Join(caps, " "))
+	}
+	if err := mailbox.NewSender(cfg.smtpConfig(tunables{})).Check(ctx); err != nil {
+		failed = true
+		fmt.Fprintf(stdout, "smtp %s:%d: FAILED: %v\n", cfg.SMTP.Host, cfg.SMTP.Port, err)
+	} else {
+		fmt.Fprintf(stdout, "smtp %s:%d: connected%s\n", cfg.SMTP.Host, cfg.SMTP.Port, map[bool]string{true: " and authenticated as " + cfg.SMTP.Username, false: ""}[cfg.SMTP.Username != ""])
+	}
+	if failed {
+		return fmt.Errorf("some servers could not be reached; fix the settings above and run check-config -connect again")
+	}
+	return nil
+}
+
+// openStoreForCLI opens the database named by -config (or -db).
+func openStoreForCLI(ctx context.Context, configPath, dbPath string) (*workflow.Store, error) {
+	if dbPath == "" {
+		cfg, err := LoadConfig(configPath)
+		if err != nil {
+			return nil, err
+		}
+		dbPath = cfg.Storage.Path
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("no database at %s (has `backstop serve` run with this configuration?): %w", dbPath, err)
+	}
+	return workflow.Open(ctx, dbPath)
+}
+
+func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("incidents", stderr)
+	path := fs.String("config", "backstop.yaml", "configuration `file` (for storage.path)")
+	db := fs.String("db", "", "database `file`, instead of the one named in -config")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStoreForCLI(ctx, *path, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rest := fs.Args()
+	switch {
+	case len(rest) == 0:
+		return listIncidents(ctx, st, stdout)
+	case rest[0] == "show" && len(rest) == 2:
+		id, err := parseIncidentID(rest[1])
+		if err != nil {
+			return err
+		}
+		return showIncident(ctx, st, id, stdout)
+	default:
+		return usageError{"expected no argument, or show INC-n"}
+	}
+}
+
+func parseIncidentID(s string) (int64, error) {
+	n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "INC-")
+	id, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageError{fmt.Sprintf("%q is not an incident id; write it as INC-7", s)}
+	}
+	return id, nil
+}
+
+func listIncidents(ctx context.Context, st *workflow.Store, w io.Writer) error {
+	incs, err := st.Incidents(ctx)
+	if err != nil {
+		return err
+	}
+	if len(incs) == 0 {
+		fmt.Fprintln(w, "no incidents")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tCUSTOMER\tORGANISATION\tREPORTER\tOPENED\tUPDATED")
+	for _, in := range incs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Ref(), in.State, orDash(in.Customer.Address), orDash(in.Organisation),
+			orDash(in.Reporter.Address), in.Created.Format("2006-01-02 15:04"), in.Updated.Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+func showIncident(ctx context.Context, st *workflow.Store, id int64, w io.Writer) error {
+	in, events, err := st.Incident(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s  %s\n", in.Ref(), in.State)
+	fmt.Fprintf(w, "customer:      %s\n", formatPerson(in.Customer))
+	fmt.Fprintf(w, "organisation:  %s\n", orDash(in.Organisation))
+	fmt.Fprintf(w, "reporter:      %s\n", formatPerson(in.Reporter))
+	if in.Lead.Address != "" {
+		fmt.Fprintf(w, "lead:          %s\n", formatPerson(in.Lead))
+	}
+	fmt.Fprintf(w, "subject:       %s\n", in.Subject)
+	fmt.Fprintf(w, "opened:        %s\n", in.Created.Format(time.RFC1123Z))
+	fmt.Fprintf(w, "\naudit trail:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range events {
+		detail := oneLine(e.Detail)
+		if e.MessageID != "" {
+			detail += "  <" + e.MessageID + ">"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.At.In(time.Local).Format("2006-01-02 15:04:05"), e.Actor, e.Kind, detail)
+	}
+	return tw.Flush()
+}
+
+func formatPerson(p workflow.Person) string {
+	switch {
+	case p.Name != "" && p.Address != "":
+		return fmt.Sprintf("%s <%s>", p.Name, p.Address)
+	case p.Address != "":
+		return p.Address
+	case p.Name != "":
+		return p.Name + " (address unknown)"
+	}
+	return "-"
+}
+
+// oneLine folds a multi-line detail into one line for tables.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("parse", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"name one message file, or - for standard input"}
+	}
+	var r io.Reader = os.Stdin
+	if name := fs.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	msg, perr := mailbox.Parse(r)
+	if msg == nil {
+		return fmt.Errorf("cannot read the message: %w", perr)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
+		return err
+	}
+	if perr != nil {
+		return fmt.Errorf("the message is malformed (partial result above): %w", perr)
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const validConfig = `organisation:
+  name: Acme Support
+  support_address: support@acme.example
+  escalations_address: escalations@acme.example
+  timezone: Europe/Berlin
+imap:
+  host: imap.acme.example
+  username: escalations@acme.example
+  password_env: IMAP_PW
+smtp:
+  host: smtp.acme.example
+  username: escalations@acme.example
+  password_env: SMTP_PW
+people:
+  leads:
+    - name: Jane Doe
+      address: jane@acme.example
+  team_domains: [acme.example]
+secrets:
+  token_secret_env: TOKEN
+commands:
+  trusted_authserv_ids: [mx.acme.example]
+`
+
+func testEnv(name string) string {
+	return map[string]string{
+		"IMAP_PW": "imap-secret",
+		"SMTP_PW": "smtp-secret",
+		"TOKEN":   "0123456789abcdef0123456789abcdef",
+	}[name]
+}
+
+func TestConfigValid(t *testing.T) {
+	cfg, err := parseConfig("test.yaml", []byte(validConfig), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IMAP.Port != 993 || cfg.SMTP.Port != 587 || cfg.IMAP.Mailbox != "INBOX" {
+		t.Errorf("defaults not applied: imap port %d, smtp port %d, mailbox %q", cfg.IMAP.Port, cfg.SMTP.Port, cfg.IMAP.Mailbox)
+	}
+	if cfg.IMAP.password != "imap-secret" || string(cfg.Secrets.secret) != testEnv("TOKEN") {
+		t.Error("secrets not resolved from the environment")
+	}
+	if cfg.Storage.Path != "./backstop.db" || cfg.Notices.Evidence != "attach" || cfg.Commands.Verify != "both" {
+		t.Errorf("defaults: %+v %+v", cfg.Storage, cfg.Notices)
+	}
+}
+
+// TestConfigExample keeps config.example.yaml valid.
+func TestConfigExample(t *testing.T) {
+	data, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "token-secret")
+	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	data = []byte(strings.ReplaceAll(string(data), "/etc/backstop/token-secret", secretFile))
+	env := func(k string) string {
+		return map[string]string{"BACKSTOP_IMAP_PASSWORD": "x", "BACKSTOP_SMTP_PASSWORD": "y"}[k]
+	}
+	if _, err := parseConfig("config.example.yaml", data, env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(string) string
+		want string // substring of the error
+	}{
+		{"missing imap host", replace("  host: imap.acme.example\n", ""), "imap.host is required"},
+		{"plain text to remote host", replace("  host: imap.acme.example\n", "  host: imap.acme.example\n  tls: none\n"), "config test.yaml:8: imap.tls is none but imap.acme.example is not a loopback host"},
+		{"plain text to loopback is fine", replace("  host: imap.acme.example\n", "  host: 127.0.0.1\n  tls: none\n"), ""},
+		{"bad tls mode", replace("  host: smtp.acme.example\n", "  host: smtp.acme.example\n  tls: ssl\n"), `smtp.tls is "ssl"; use implicit, starttls or none`},
+		{"unknown key", replace("  timezone: Europe/Berlin\n", "  timezone: Europe/Berlin\n  colour: blue\n"), "line 6: field colour not found"},
+		{"bad timezone", replace("Europe/Berlin", "Mars/Olympus"), `config test.yaml:5: organisation.timezone "Mars/Olympus" is not an IANA time zone`},
+		{"no leads", replace("  leads:\n    - name: Jane Doe\n      address: jane@acme.example\n", ""), "people.leads is required"},
+		{"bad lead address", replace("address: jane@acme.example", "address: Jane <jane@acme.example>"), "config test.yaml:17: people.leads.0.address"},
+		{"password env unset", replace("password_env: IMAP_PW", "password_env: NOPE"), "environment variable NOPE"},
+		{"no password", replace("  password_env: IMAP_PW\n", ""), "imap.password_env is required"},
+		{"short secret", replace("token_secret_env: TOKEN", "token_secret_env: IMAP_PW"), "at least 32 bytes"},
+		{"plus in escalations", replace("escalations@acme", "escalations+x@acme"), "must not contain '+'"},
+		{"bad duration", replace("  host: imap.acme.example\n", "  host: imap.acme.example\n  poll_interval: soon\n"), `"soon" is not a duration`},
+		{"bad evidence mode", func(s string) string { return s + "notices:\n  evidence: paste\n" }, `notices.evidence is "paste"; use attach, inline or none`},
+		{"domain verification needs authserv", replace("  trusted_authserv_ids: [mx.acme.example]\n", "  verify: domain\n"), "commands.trusted_authserv_ids is required"},
+		{"not yaml", func(string) string { return "organisation: [\n" }, "not valid YAML"},
+		{"bad port", replace("  host: imap.acme.example\n", "  host: imap.acme.example\n  port: 99999\n"), "imap.port is 99999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("test.yaml", []byte(tt.edit(validConfig)), testEnv)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error:\n%v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func replace(old, new string) func(string) string {
+	return func(s string) string {
+		if !strings.Contains(s, old) {
+			panic("test config lacks " + old)
+		}
+		return strings.Replace(s, old, new, 1)
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"backstop/mailbox"
+	"backstop/workflow"
+)
+
+// pipeline is the watcher's handler: it parses each message and hands the
+// result to the desk, whose one transaction decides and records.
+type pipeline struct {
+	desk *workflow.Desk
+	kick func() // wakes the dispatcher when mail was queued
+	log  *slog.Logger
+}
+
+// Handle implements mailbox.Handler.
+func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Disposition, error) {
+	in := inbound(d)
+	disp, err := p.desk.Handle(ctx, in)
+	if err != nil {
+		return mailbox.Keep, fmt.Errorf("recording message uid %d: %w", d.UID, err)
+	}
+	p.kick()
+	if disp == workflow.Quarantined {
+		return mailbox.Quarantined, nil
+	}
+	return mailbox.Processed, nil
+}
+
+// inbound parses a delivery into what the workflow needs to know.
+func inbound(d *mailbox.Delivery) *workflow.Inbound {
+	in := &workflow.Inbound{
+		Mailbox:     d.Mailbox,
+		UIDValidity: d.UIDValidity,
+		UID:         d.UID,
+		Raw:         d.Raw,
+		Size:        d.Size,
+		TooLarge:    d.TooLarge,
+	}
+	if d.TooLarge {
+		return in
+	}
+	if d.Unreadable != "" {
+		in.ParseError = fmt.Sprintf("the IMAP server refused to return this message %d times (%s); it stays in the quarantine mailbox", mailbox.MaxFetchFailures, d.Unreadable)
+		return in
+	}
+	msg, err := mailbox.Parse(bytes.NewReader(d.Raw))
+	if err != nil {
+		in.ParseError = err.Error()
+	}
+	if msg == nil {
+		return in
+	}
+	fillInbound(in, msg)
+	return in
+}
+
+func fillInbound(in *workflow.Inbound, m *mailbox.Message) {
+	in.MessageID = m.MessageID
+	in.From = person(m.From)
+	in.To = people(m.To)
+	in.Cc = people(m.Cc)
+	in.DeliveredTo = m.DeliveredTo
+	in.ReturnPath = m.ReturnPath
+	in.Subject = m.Subject
+	if m.Date != nil {
+		in.Date = *m.Date
+	}
+	in.InReplyTo = m.InReplyTo
+	in.References = m.References
+	in.AutoReason = m.Auto.Reason
+	in.Bounce = m.Auto.Bounce
+	for _, f := range m.Auto.Failed {
+		in.BounceRecipients = append(in.BounceRecipients, f.Recipient)
+		in.BounceStatus = append(in.BounceStatus, workflow.DeliveryStatus{Recipient: f.Recipient, Action: f.Action, Status: f.Status})
+	}
+	in.BounceOriginalID = m.Auto.OriginalMessageID
+	in.AuthResults = m.AuthResults
+	for _, ar := range mailbox.ParseAuthResults(m.AuthResults) {
+		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass})
+	}
+	in.Kind = string(m.Kind)
+	in.Note = m.Note
+	in.ReplyText = m.ReplyText
+	for _, o := range m.Originals {
+		wo := workflow.Original{
+			From:      person(o.From),
+			To:        people(o.To),
+			Cc:        people(o.Cc),
+			Subject:   o.Subject,
+			DateRaw:   o.DateRaw,
+			MessageID: o.MessageID,
+			Body:      o.Body,
+		}
+		if o.Date != nil {
+			wo.Date = *o.Date
+		}
+		in.Originals = append(in.Originals, wo)
+	}
+	for _, a := range m.Attachments {
+		line := fmt.Sprintf("%s (%s, %d bytes)", a.Filename, a.ContentType, a.Size)
+		if a.Unsupported {
+			line += " unsupported: not read"
+		}
+		in.Attachments = append(in.Attachments, line)
+	}
+	in.Warnings = m.Warnings
+}
+
+func person(a mailbox.Address) workflow.Person {
+	return workflow.Person{Name: a.Name, Address: a.Address}
+}
+
+func people(as []mailbox.Address) []workflow.Person {
+	out := make([]workflow.Person, 0, len(as))
+	for _, a := range as {
+		out = append(out, person(a))
+	}
+	return out
+}
+
+// smtpTransport delivers outbox mail: it composes the MIME message and sends
+// it through the configured SMTP server.
+type smtpTransport struct {
+	sender *mailbox.Sender
+}
+
+// permanentError marks an error retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() error   { return e.err }
+func (e permanentError) Temporary() bool { return false }
+
+// Deliver implements workflow.Transport.
+func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error {
+	raw, err := compose(m)
+	if err != nil {
+		return permanentError{fmt.Errorf("composing outbox mail %d: %w", m.ID, err)}
+	}
+	return t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+}
+
+// compose renders an outbox row as the exact bytes that go on the wire.
+func compose(m *workflow.OutMail) ([]byte, error) {
+	out := &mailbox.Outgoing{
+		From:          mbox(m.From),
+		To:            mboxes(m.To),
+		Cc:            mboxes(m.Cc),
+		ReplyTo:       mboxes(m.ReplyTo),
+		Subject:       m.Subject,
+		MessageID:     m.MessageID,
+		InReplyTo:     m.InReplyTo,
+		References:    m.References,
+		Date:          m.Created,
+		AutoSubmitted: m.AutoSubmitted,
+		Headers:       m.Headers,
+		Text:          m.Text,
+		HTML:          m.HTML,
+	}
+	if out.Date.IsZero() {
+		out.Date = time.Now()
+	}
+	if m.Sender != nil {
+		s := mbox(*m.Sender)
+		out.Sender = &s
+	}
+	for _, a := range m.Attachments {
+		out.Attachments = append(out.Attachments, mailbox.OutAttachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data})
+	}
+	if len(out.To) == 0 {
+		return nil, errors.New("no recipient")
+	}
+	return mailbox.Compose(out)
+}
+
+func mbox(p workflow.Person) mailbox.Address {
+	return mailbox.Address{Name: p.Name, Address: strings.TrimSpace(p.Address)}
+}
+
+func mboxes(ps []workflow.Person) []mailbox.Address {
+	var out []mailbox.Address
+	for _, p := range ps {
+		out = append(out, mbox(p))
+	}
+	return out
+}

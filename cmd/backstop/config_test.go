@@ -124,3 +124,43 @@ func replace(old, new string) func(string) string {
 		return strings.Replace(s, old, new, 1)
 	}
 }
+
+// TestCheckConfigTemplates: check-config renders the templates, so that an
+// override that does not parse or render is found before startup, with its
+// file and line; a good override passes.
+func TestCheckConfigTemplates(t *testing.T) {
+	tests := []struct {
+		name     string
+		boundary string // contents of the override boundary.txt
+		want     string // in the error; "" for success
+	}{
+		{"does not parse", "Subject: Hello\n\nDear {{.Customer.Name\n", "boundary.txt:3"},
+		{"unknown field", "Subject: Hello\n\nDear {{.Customer.Nickname}}\n", "boundary.txt:3"},
+		{"good override", "Subject: About our conversations\n\nDear {{.Customer.Name}},\n\nPlease be kind.\n\n{{.Lead.Name}}\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tdir := filepath.Join(dir, "templates")
+			os.Mkdir(tdir, 0o755)
+			os.WriteFile(filepath.Join(tdir, "boundary.txt"), []byte(tt.boundary), 0o644)
+			cfg := validConfig + "templates:\n  dir: " + tdir + "\n"
+			path := filepath.Join(dir, "backstop.yaml")
+			os.WriteFile(path, []byte(cfg), 0o600)
+			for k, v := range map[string]string{"IMAP_PW": "x", "SMTP_PW": "y", "TOKEN": testEnv("TOKEN")} {
+				t.Setenv(k, v)
+			}
+			var out, errOut strings.Builder
+			code := run(t.Context(), []string{"check-config", "-config", path}, &out, &errOut)
+			if tt.want == "" {
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errOut.String())
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 naming %s", code, errOut.String(), tt.want)
+			}
+		})
+	}
+}

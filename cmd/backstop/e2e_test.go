@@ -674,3 +674,44 @@ func (b *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// TestCheckConfigConnect: -connect logs in to both servers and says what
+// works; a wrong password is reported with the server's answer.
+func TestCheckConfigConnect(t *testing.T) {
+	srv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "imap-secret",
+		Accounts: map[string]string{"escalations@acme.example": "smtp-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, iport, _ := splitHostPort(srv.IMAPAddr())
+	_, sport, _ := splitHostPort(srv.SMTPAddr())
+	cfg := strings.NewReplacer(
+		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: escalations\n", iport),
+		"  host: smtp.acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
+	).Replace(validConfig)
+	path := filepath.Join(t.TempDir(), "backstop.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	t.Setenv("SMTP_PW", "smtp-secret")
+	t.Setenv("TOKEN", testEnv("TOKEN"))
+
+	t.Setenv("IMAP_PW", "imap-secret")
+	var out, errOut strings.Builder
+	if code := run(t.Context(), []string{"check-config", "-config", path, "-connect"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "imap 127.0.0.1") || !strings.Contains(out.String(), "logged in as escalations") ||
+		!strings.Contains(out.String(), "authenticated as escalations@acme.example") {
+		t.Errorf("output:\n%s", out.String())
+	}
+
+	t.Setenv("IMAP_PW", "wrong")
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"check-config", "-config", path, "-connect"}, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d with a wrong IMAP password, want 1", code)
+	}
+	if !strings.Contains(out.String(), "FAILED") {
+		t.Errorf("output does not say what failed:\n%s", out.String())
+	}
+}

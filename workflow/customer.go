@@ -93,29 +93,9 @@ func boundarySent(ctx context.Context, q querier, incident int64) (time.Time, er
 // allEvidence lists every original recorded on an incident, oldest first
 // by date, with text only when withBody.
 func (d *Desk) allEvidence(ctx context.Context, q querier, incident int64, withBody bool) ([]templates.Evidence, error) {
-	rows, err := q.QueryContext(ctx, `
+	return d.scanEvidence(ctx, q, withBody, `
 		SELECT from_name, from_address, date, date_raw, subject, body FROM evidence
 		WHERE incident_id = ? ORDER BY date IS NULL, date, id`, incident)
-	if err != nil {
-		return nil, fmt.Errorf("reading evidence: %w", err)
-	}
-	defer rows.Close()
-	var out []templates.Evidence
-	for rows.Next() {
-		var e templates.Evidence
-		var date sql.NullInt64
-		if err := rows.Scan(&e.From.Name, &e.From.Address, &date, &e.DateRaw, &e.Subject, &e.Body); err != nil {
-			return nil, err
-		}
-		if e.Date = fromMS(date); !e.Date.IsZero() {
-			e.Date = e.Date.In(d.cfg.Timezone)
-		}
-		if !withBody {
-			e.Body = ""
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // customerData is the template data of a customer email. It carries no

@@ -514,7 +514,6 @@ func (h *handling) outboxIncident(where string, arg any) (outboxID, incident int
 // quarantine records a message that cannot be processed and tells the
 // leads: sender, subject and reason, never the content.
 func (h *handling) quarantine(class, reason string, incident int64) (Disposition, error) {
-	in := h.in
 	if err := h.record(class, Quarantined, incident, reason, true); err != nil {
 		return 0, err
 	}
@@ -528,22 +527,32 @@ func (h *handling) quarantine(class, reason string, incident int64) (Disposition
 			return 0, err
 		}
 	}
+	if err := h.tellLeads(inc, templates.QuarantineNotice, "", reason); err != nil {
+		return 0, err
+	}
+	return Quarantined, nil
+}
+
+// tellLeads queues a notice about the message in hand to every lead: who
+// sent it, its subject, and why; never its content.
+func (h *handling) tellLeads(inc *Incident, template, command, reason string) error {
 	for _, lead := range h.d.cfg.Leads {
 		data := h.d.baseData(inc, lead, h.now)
+		data.Command = command
 		data.Reason = reason
-		data.MessageFrom = in.From.String()
+		data.MessageFrom = h.in.From.String()
 		if data.MessageFrom == "" {
 			data.MessageFrom = "(no sender)"
 		}
-		data.MessageSubj = in.Subject
+		data.MessageSubj = h.in.Subject
 		err := h.d.queue(h.ctx, h.tx, h.now, outItem{
-			incident: inc, template: templates.QuarantineNotice, to: lead, data: data, cause: in.MessageID,
+			incident: inc, template: template, to: lead, data: data, cause: h.in.MessageID,
 		}, &h.queued)
 		if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return Quarantined, nil
+	return nil
 }
 
 // match is an incident a reply answers.
@@ -754,21 +763,8 @@ func (h *handling) refuseUnverified(inc *Incident, m match, cmds []Command, why 
 		}
 	}
 	h.d.log.Warn("command refused: sender not verified", "incident", m.incident, "mailbox", in.Mailbox, "uid", in.UID, "verify", h.d.cfg.Verify)
-	for _, lead := range h.d.cfg.Leads {
-		data := h.d.baseData(inc, lead, h.now)
-		data.Command = strings.Join(lines, " / ")
-		data.Reason = why
-		data.MessageFrom = in.From.String()
-		if data.MessageFrom == "" {
-			data.MessageFrom = "(no sender)"
-		}
-		data.MessageSubj = in.Subject
-		err := h.d.queue(h.ctx, h.tx, h.now, outItem{
-			incident: inc, template: templates.SecurityNotice, to: lead, data: data, cause: in.MessageID,
-		}, &h.queued)
-		if err != nil {
-			return 0, err
-		}
+	if err := h.tellLeads(inc, templates.SecurityNotice, strings.Join(lines, " / "), why); err != nil {
+		return 0, err
 	}
 	return Quarantined, nil
 }

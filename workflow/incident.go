@@ -326,9 +326,16 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 // evidenceOf lists the originals one message brought to an incident, with
 // their text only when withBody.
 func (d *Desk) evidenceOf(ctx context.Context, tx *sql.Tx, incident, messageRow int64, withBody bool) ([]templates.Evidence, error) {
-	rows, err := tx.QueryContext(ctx, `
+	return d.scanEvidence(ctx, tx, withBody, `
 		SELECT from_name, from_address, date, date_raw, subject, body FROM evidence
 		WHERE incident_id = ? AND message_row = ? ORDER BY idx`, incident, messageRow)
+}
+
+// scanEvidence runs a query over evidence rows (from_name, from_address,
+// date, date_raw, subject, body) and returns them for templates, dates in
+// the organisation's zone and bodies only when asked for.
+func (d *Desk) scanEvidence(ctx context.Context, q querier, withBody bool, query string, args ...any) ([]templates.Evidence, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading evidence: %w", err)
 	}
@@ -340,8 +347,7 @@ func (d *Desk) evidenceOf(ctx context.Context, tx *sql.Tx, incident, messageRow 
 		if err := rows.Scan(&e.From.Name, &e.From.Address, &date, &e.DateRaw, &e.Subject, &e.Body); err != nil {
 			return nil, err
 		}
-		e.Date = fromMS(date)
-		if !e.Date.IsZero() {
+		if e.Date = fromMS(date); !e.Date.IsZero() {
 			e.Date = e.Date.In(d.cfg.Timezone)
 		}
 		if !withBody {

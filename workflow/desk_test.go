@@ -855,3 +855,35 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardSenderAuthentication: a forward whose From no trusted server
+// authenticated still opens an incident, and the audit trail says the
+// sender may be forged.
+func TestForwardSenderAuthentication(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		auth   []AuthResult
+		forged bool
+	}{
+		{"authenticated", []AuthResult{{ServID: "mx.acme.example", DMARCPass: []string{"acme.example"}}}, false},
+		{"untrusted server", []AuthResult{{ServID: "mx.evil.example", DMARCPass: []string{"acme.example"}}}, true},
+		{"no header", nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			in := e.forward(sam, abuse(jordan, "Invoice", "you are useless", e.clk.Now().Add(-time.Hour)))
+			in.Auth = tt.auth
+			e.handle(in, Processed)
+			_, events := e.incident(1)
+			var forged bool
+			for _, ev := range events {
+				if ev.Kind == EventReported && strings.Contains(ev.Detail, "not authenticated") {
+					forged = true
+				}
+			}
+			if forged != tt.forged {
+				t.Errorf("audit trail flags the sender as unauthenticated: %v, want %v", forged, tt.forged)
+			}
+		})
+	}
+}

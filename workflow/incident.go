@@ -225,10 +225,17 @@ func (h *handling) newReporter(inc *Incident, addr string) (bool, error) {
 	return n == 0, err
 }
 
-// forwardDetail describes the forward for the audit trail: the forwarder's
-// note, attachments and parser warnings.
+// forwardDetail describes the forward for the audit trail: whether its
+// sender was authenticated, the forwarder's note, attachments and parser
+// warnings.
 func (h *handling) forwardDetail() string {
 	var b strings.Builder
+	// Anyone can write a teammate's address in From. A forward opens an
+	// incident all the same (it costs the customer nothing: only verified
+	// leads can make backstop write to a customer), but the trail says so.
+	if len(h.d.trusted) > 0 && !h.d.domainPasses(h.in.Auth, domainOf(h.in.From.Address)) {
+		b.WriteString("; sender not authenticated (no dmarc=pass from a trusted server): the From may be forged")
+	}
 	if n := strings.TrimSpace(h.in.Note); n != "" {
 		b.WriteString("; note: ")
 		b.WriteString(truncate(n, maxNote))

@@ -29,6 +29,24 @@ func init() {
 		{"november", "nov", "novembre", "noviembre", "novembro", "marraskuu", "marraskuuta", "marrask", "listopad", "listopada", "listopadu", "lis", "ноябрь", "ноября", "ноя", "нояб", "kasım", "kas", "kasim"},
 		{"december", "dec", "dezember", "dez", "décembre", "decembre", "déc", "diciembre", "dic", "dicembre", "dezembro", "desember", "des", "joulukuu", "joulukuuta", "jouluk", "grudzień", "grudnia", "gru", "prosinec", "prosince", "pro", "декабрь", "декабря", "дек", "aralık", "ara", "aralik"},
 	}
+	// Hungarian, Romanian, Ukrainian, Greek, Indonesian.
+	more := [12][]string{
+		{"január", "ianuarie", "ian", "січня", "січ", "ιανουαρίου", "ιανουάριος", "ιαν"},
+		{"február", "febr", "februarie", "лютого", "лют", "φεβρουαρίου", "φεβρουάριος", "φεβ"},
+		{"március", "márc", "martie", "березня", "бер", "μαρτίου", "μάρτιος", "μαρ", "maret"},
+		{"április", "ápr", "aprilie", "квітня", "квіт", "απριλίου", "απρίλιος", "απρ"},
+		{"május", "máj", "травня", "трав", "μαΐου", "μάιος", "μαΐ", "μαι"},
+		{"június", "jún", "iunie", "iun", "червня", "черв", "ιουνίου", "ιούνιος", "ιουν"},
+		{"július", "júl", "iulie", "iul", "липня", "лип", "ιουλίου", "ιούλιος", "ιουλ"},
+		{"augusztus", "серпня", "серп", "αυγούστου", "αύγουστος", "αυγ", "agustus"},
+		{"szeptember", "szept", "septembrie", "вересня", "вер", "σεπτεμβρίου", "σεπτέμβριος", "σεπ"},
+		{"október", "octombrie", "жовтня", "жовт", "οκτωβρίου", "οκτώβριος", "οκτ"},
+		{"noiembrie", "листопада", "лист", "νοεμβρίου", "νοέμβριος", "νοε"},
+		{"decembrie", "грудня", "груд", "δεκεμβρίου", "δεκέμβριος", "δεκ"},
+	}
+	for i := range months {
+		months[i] = append(months[i], more[i]...)
+	}
 	for i, names := range months {
 		for _, n := range names {
 			monthNames[n] = i + 1
@@ -56,7 +74,7 @@ var (
 	reYMD        = regexp.MustCompile(`\b(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\b\.?`)
 	reDMY        = regexp.MustCompile(`\b(\d{1,2})\s*([./-])\s*(\d{1,2})\s*[./-]\s*(\d{2,4})\b\.?`)
 	reTime       = regexp.MustCompile(`\b(\d{1,2})\s*[:.：h時시]\s*(\d{2})(?:\s*[:.：分]\s*(\d{2}))?(?:\s*[秒초])?`)
-	reAMPM       = regexp.MustCompile(`(?i)^\s*(a\.?\s?m\.?|p\.?\s?m\.?)(\W|$)`)
+	reAMPM       = regexp.MustCompile(`(?i)^\s*(a\.?\s?m\.?|p\.?\s?m\.?|π\.?\s?μ\.?|μ\.?\s?μ\.?)(\W|$)`)
 	reAMPMBefore = regexp.MustCompile(`(午前|午後|上午|下午|晚上|凌晨|中午|오전|오후)\s*$`)
 	reOffset     = regexp.MustCompile(`(?i)(?:\b(?:gmt|utc|ut)\s*)?([+\-−])\s*(\d{1,2})(?::?(\d{2}))?\b`)
 	reWord       = regexp.MustCompile(`[\p{L}]+\.?|\d+`)
@@ -158,7 +176,7 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 	if hour >= 0 {
 		if ampm != "" {
 			w := strings.ReplaceAll(strings.ReplaceAll(ampm, ".", ""), " ", "")
-			pm := strings.HasPrefix(w, "p") || strings.Contains(w, "午後") || strings.Contains(w, "下午") ||
+			pm := strings.HasPrefix(w, "p") || strings.HasPrefix(w, "μμ") || strings.Contains(w, "午後") || strings.Contains(w, "下午") ||
 				strings.Contains(w, "晚上") || strings.Contains(w, "오후") || (strings.Contains(w, "中午") && hour < 11)
 			if pm && hour < 12 {
 				hour += 12

@@ -345,7 +345,7 @@ func nextContentDepth(lines []textLine, i int) (int, int) {
 var (
 	// attributionMarkers separate the name from the date in attributions
 	// of some languages ("NAME 于 DATE", "DATE odesílatel NAME").
-	attributionMarkerRe = regexp.MustCompile(`(?i)\s*(пользователь|odesílatel|tarihinde|さんは|さんが|님이|님의|于|於|に\s|에\s|\sот\s)\s*`)
+	attributionMarkerRe = regexp.MustCompile(`(?i)\s*(пользователь|odesílatel|tarihinde|さんは|さんが|님이|님의|于|於|に\s|에\s|\sот\s|ο/η)\s*`)
 	anyTimeRe           = regexp.MustCompile(`\d{1,2}\s*[:.：h時시]\s*\d{2}(?:\s*[:.：分]\s*\d{2})?(?:\s*[秒초분])?`)
 	leadingAMPMRe       = regexp.MustCompile(`(?i)(午前|午後|上午|下午|晚上|凌晨|中午|오전|오후)\s*$`)
 )
@@ -462,6 +462,7 @@ func suffixLen(s string) int {
 		_, isZone := zoneAbbrevs[lw]
 		switch {
 		case isZone, lw == "am", lw == "pm", lw == "a.m.", lw == "p.m.", lw == "uhr", lw == "h", lw == "hs",
+			lw == "π.μ.", lw == "μ.μ.", lw == "πμ", lw == "μμ",
 			strings.HasPrefix(lw, "gmt") || strings.HasPrefix(lw, "utc"),
 			len(lw) == 5 && (lw[0] == '+' || lw[0] == '-'), len(lw) == 6 && (lw[0] == '+' || lw[0] == '-') && lw[3] == ':':
 			n += skip + len(word)

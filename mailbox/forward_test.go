@@ -500,7 +500,8 @@ func TestQuoteHeaderLanguages(t *testing.T) {
 		{"On Mon, Jan 06, 2025 at 09:14:00AM +0100, John Doe wrote:", "John Doe", "", "2025-01-06T09:14:00+01:00"},
 		{"* John Doe <john@example.com> [2025-01-06 09:14]:", "John Doe", "john@example.com", "2025-01-06T09:14:00+01:00"},
 		{"John Doe wrote on 06.01.2025 09:14:", "John Doe", "", "2025-01-06T09:14:00+01:00"},
-		{"Pe lun., 6 ian. 2025 la 09:14, John Doe <john@example.com> a scris:", "John Doe", "john@example.com", "null"},
+		{"Pe lun., 6 ian. 2025 la 09:14, John Doe <john@example.com> a scris:", "John Doe", "john@example.com", "2025-01-06T09:14:00+01:00"},
+		{"Στις Δευ 6 Ιαν 2025 στις 9:14 μ.μ., ο/η John Doe <john@example.com> έγραψε:", "John Doe", "john@example.com", "2025-01-06T21:14:00+01:00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

@@ -83,6 +83,16 @@ func init() {
 		"ämne", "amne", "emne", "aihe", "temat", "předmět", "predmet", "тема", "konu",
 		"件名", "主题", "主旨", "標題", "제목", "sujet", "titel",
 	)
+	// More languages than the issue asks for, so that forwards from
+	// colleagues elsewhere are read too: Hungarian, Greek, Romanian,
+	// Ukrainian, Bulgarian, Croatian/Serbian/Slovenian, Slovak, Catalan,
+	// Estonian, Latvian, Lithuanian, Indonesian, Vietnamese, Hebrew, Arabic.
+	addLabels(fieldFrom, "feladó", "από", "de la", "від", "šalje", "pošiljatelj", "saatja", "nuo", "dari", "từ", "מאת", "من")
+	addLabels(fieldDate, "elküldve", "dátum", "στάλθηκε", "ημερομηνία", "trimis", "dată", "data trimiterii", "надіслано", "изпратено",
+		"poslano", "poslato", "odoslané", "enviat", "saadetud", "nosūtīts", "išsiųsta", "dikirim", "tanggal", "đã gửi", "ngày", "נשלח", "תאריך", "التاريخ", "تاريخ الإرسال")
+	addLabels(fieldTo, "címzett", "προς", "către", "catre", "prima", "za", "per a", "adressaat", "kam", "kepada", "đến", "אל", "إلى")
+	addLabels(fieldCc, "másolatot kap", "κοιν.", "κοιν", "копія", "kópia", "còpia", "koopia", "tembusan", "עותק")
+	addLabels(fieldSubject, "tárgy", "θέμα", "subiect", "predmet", "zadeva", "assumpte", "teema", "tēma", "subjek", "perihal", "chủ đề", "נושא", "الموضوع")
 	addLabels(fieldOther,
 		"reply-to", "reply to", "antwort an", "répondre à", "responder a", "rispondi a",
 		"antwoord aan", "svara till", "svar til", "vastaus", "odpowiedź do", "odpověď na",
@@ -117,6 +127,11 @@ var forwardWords = []string{
 	"iletilen", "iletilmiş", "özgün ileti", "orijinal mesaj", "orijinal ileti",
 	"転送", "元のメッセージ", "原始邮件", "原始郵件", "转发", "轉寄", "轉發", "原邮件", "邮件原件", "郵件原件",
 	"전달", "원본 메시지", "원래 메시지",
+	"továbbított", "eredeti üzenet", "προωθημένο", "αρχικό μήνυμα", "redirecționat", "redirectionat", "mesaj original",
+	"переслане", "пересланий", "оригінальне повідомлення", "препратено", "оригинално съобщение", "proslijeđen", "prosleđen",
+	"posredovan", "izvorna poruka", "izvirno sporočilo", "preposlaná", "pôvodná správa", "reenviat", "missatge original",
+	"edastatud", "algne sõnum", "pārsūtīt", "sākotnējais", "persiųst", "pradinis laiškas", "pesan terusan", "pesan asli",
+	"chuyển tiếp", "thư gốc", "הודעה מועברת", "הודעה מקורית", "معاد توجيه", "الرسالة الأصلية", "ส่งต่อ",
 }
 
 // forwardOnlyWords are the forwardWords that say "forwarded" rather than
@@ -127,6 +142,8 @@ var originalOnlyWords = []string{
 	"origineel", "ursprungligt", "originalmeddelande", "oprindelig", "opprinnelig",
 	"alkuperäinen", "oryginalna", "původní", "исходное", "оригинальное", "özgün", "orijinal",
 	"元の", "原始", "原邮件", "原件", "원본", "원래",
+	"eredeti", "αρχικό", "оригінальне", "оригинално", "izvorna", "izvirno", "pôvodná", "algne", "sākotnējais",
+	"pradinis", "asli", "thư gốc", "מקורית", "الأصلية",
 }
 
 // endForwardWords mark the end of a forwarded message ("----- End forwarded
@@ -138,12 +155,12 @@ var endForwardWords = []string{"end forwarded", "end of forwarded", "end of orig
 // clients add, lower-cased, without the colon.
 var forwardSubjectPrefixes = []string{
 	"fwd", "fw", "wg", "tr", "rv", "enc", "i", "doorst", "vb", "vl", "pd", "pf", "přep", "fs",
-	"İlt", "ilt", "ilet", "пересл", "转发", "轉寄", "転送", "전달", "fwd.", "reenv", "doorgestuurd",
+	"İlt", "ilt", "ilet", "пересл", "转发", "轉寄", "転送", "전달", "fwd.", "reenv", "doorgestuurd", "továbbítás", "πρθ", "trs",
 }
 
 var replySubjectPrefixes = []string{
 	"re", "aw", "sv", "antw", "r", "res", "odp", "odg", "ynt", "yanit", "ha", "atb", "відп",
-	"ответ", "回复", "回覆", "答复", "返信", "답장", "회신", "rif", "réf", "ref",
+	"ответ", "回复", "回覆", "答复", "返信", "답장", "회신", "rif", "réf", "ref", "vá", "απ", "відп", "odg", "bls",
 }
 
 // subjectPrefixRe matches one leading "Xx:" or "Xx[2]:" prefix.
@@ -185,6 +202,9 @@ var quoteVerbs = []struct {
 	{"napsala", false}, {"napsal", false}, {"написал(а)", false}, {"написала", false}, {"написал", false},
 	{"пишет", false}, {"şunu yazdı", false}, {"yazdı", false}, {"書きました", false}, {"のメール", false},
 	{"写道", false}, {"寫道", false}, {"님이 작성", false}, {"작성:", false}, {"a scris", false}, {"írta", false},
+	{"έγραψε", false}, {"написав", false}, {"написа", false}, {"napisao", false}, {"napisala", false}, {"napísal", false},
+	{"menulis", true}, {"kirjutas", true}, {"rašė", false}, {"rakstīja", false}, {"escrigué", false}, {"đã viết", false},
+	{"כתב", false}, {"كتب", false},
 }
 
 // findQuoteVerb returns the position of the first quote verb in s, or nil.

@@ -43,12 +43,21 @@ func ExtractReply(text string) string {
 		if _, ok := findHeaderBlock(lines, i); ok {
 			break
 		}
+		if hb, ok := findGenericHeaderBlock(lines, i); ok && hb.values[fieldDate] != "" {
+			// A header block in a language the tables lack.
+			break
+		}
 		if qh, ok := findQuoteHeader(lines, i); ok {
 			if d, idx := nextContentDepth(lines, qh.end); idx >= 0 && d > 0 {
 				i = qh.end - 1 // drop the attribution; the quote is skipped
 				continue
 			}
 			break // an attribution above unquoted text: all of it is quoted
+		}
+		if looksLikeAttribution(lines, i) {
+			// An attribution in a language the tables lack, above
+			// unquoted text: cut rather than risk reading quoted text.
+			break
 		}
 		out = append(out, l.text)
 	}
@@ -82,4 +91,18 @@ func stripSignature(text string) string {
 // isFooter reports a mobile or web client footer line.
 func isFooter(s string) bool {
 	return len(s) <= 160 && footerRe.MatchString(cleanSpaces(s))
+}
+
+// looksLikeAttribution reports a line (or two) ending in a colon that holds
+// both an address and a time of day or a year: the shape of "On DATE, NAME
+// <addr> wrote:" in any language.
+func looksLikeAttribution(lines []textLine, i int) bool {
+	t := strings.TrimSpace(cleanSpaces(lines[i].text))
+	if !endsWithColon(t) && i+1 < len(lines) && lines[i+1].depth == lines[i].depth {
+		t += " " + strings.TrimSpace(cleanSpaces(lines[i+1].text))
+	}
+	if !endsWithColon(t) || len(t) > 300 {
+		return false
+	}
+	return emailRe.MatchString(t) && (anyTimeRe.MatchString(t) || dateishRe.MatchString(t))
 }

@@ -28,6 +28,8 @@ func TestExtractReply(t *testing.T) {
 		{"dashes are the writer's own", "part one\n----------\npart two\n", "part one\n----------\npart two"},
 		{"unknown-language attribution above quote", "SEVER\n\nLe 6/1/2025 10:00, Ion Popescu <ion@example.com> a scris:\n> RESOLVE\n", "SEVER"},
 		{"unknown language original message", "OK\n\n-----Eredeti üzenet-----\nFeladó: backstop <b@corp.example>\nElküldve: 2025. január 6. 9:14\nTárgy: x\n\nRESOLVE\n", "OK"},
+		{"unknown language block without divider", "SEVER\n\nKutoka: backstop <b@corp.example>\nImetumwa: 2025-01-06 09:14\nKwa: Lead\nMada: x\n\nRESOLVE\n", "SEVER"},
+		{"unknown language attribution above unquoted text", "SEVER\n\nKwenye 2025-01-06 09:14, backstop <b@corp.example> aliandika:\n\nRESOLVE\n", "SEVER"},
 		{"empty", "", ""},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +70,31 @@ func TestParseLooseDate(t *testing.T) {
 		want, _ := time.Parse(time.RFC3339, tt.want)
 		if !got.Equal(want) {
 			t.Errorf("parseLooseDate(%q) = %s, want %s", tt.in, got.Format(time.RFC3339), tt.want)
+		}
+	}
+}
+
+// TestAmbiguousNumericDates: "06/01/2025" reads month-first in English,
+// but a message cannot be newer than the forward that carries it, so the
+// day-first reading wins when the forward is dated 6 January.
+func TestAmbiguousNumericDates(t *testing.T) {
+	tests := []struct {
+		forwardDate, sent, want string
+	}{
+		{"Mon, 6 Jan 2025 10:00:00 +0100", "06/01/2025 09:14:22", "2025-01-06T09:14:22+01:00"},
+		{"Mon, 2 Jun 2025 10:00:00 +0200", "06/01/2025 09:14:22", "2025-06-01T09:14:22+02:00"},
+		{"Tue, 14 Jan 2025 10:00:00 +0100", "1/13/2025 17:02", "2025-01-13T17:02:00+01:00"},
+	}
+	for _, tt := range tests {
+		raw := "From: Sam <sam@acme.example>\r\nTo: escalations@acme.example\r\nSubject: FW: refund\r\nDate: " + tt.forwardDate +
+			"\r\n\r\nsee below\r\n\r\n------ Original Message ------\r\nFrom: \"Jordan Miles\" <jordan@globex.example>\r\n" +
+			"To: support@acme.example\r\nSent: " + tt.sent + "\r\nSubject: refund\r\n\r\nRefund me.\r\n"
+		m, err := Parse(strings.NewReader(raw))
+		if err != nil || len(m.Originals) != 1 || m.Originals[0].Date == nil {
+			t.Fatalf("Parse: %v, %+v", err, m)
+		}
+		if got := m.Originals[0].Date.Format(time.RFC3339); got != tt.want {
+			t.Errorf("forward of %s, sent %q: date %s, want %s", tt.forwardDate, tt.sent, got, tt.want)
 		}
 	}
 }

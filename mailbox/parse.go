@@ -543,6 +543,7 @@ func (p *parser) analyseTop(pm *parsed) {
 		}
 	}
 	m.ReplyText = ExtractReply(text)
+	settleAmbiguousDates(m.Originals, m.Date)
 
 	switch {
 	case len(m.Originals) > 0:
@@ -559,6 +560,31 @@ func (p *parser) analyseTop(pm *parsed) {
 	default:
 		if qth := splitThread(text, true, loc, 1); qth.first != nil || hasQuotedLines(text) {
 			m.Kind = KindReply
+		}
+	}
+}
+
+// settleAmbiguousDates rereads numeric dates such as "06/01/2025", which
+// are day-first or month-first by the writer's locale, with the other
+// order when the first reading puts a message after the one that forwards
+// or quotes it: a message cannot be older than its own forward. originals
+// are outermost first, each bounded by the one before (the forward itself
+// for the first).
+func settleAmbiguousDates(originals []Original, forwarded *time.Time) {
+	const slack = 36 * time.Hour // clock skew and unknown time zones
+	limit := forwarded
+	for i := range originals {
+		o := &originals[i]
+		if o.Date != nil && limit != nil && o.Date.After(limit.Add(slack)) && strings.ContainsAny(o.DateRaw, "/.-") {
+			for _, monthFirst := range []bool{false, true} {
+				if t, ok := parseLooseDate(o.DateRaw, o.Date.Location(), monthFirst); ok && !t.After(limit.Add(slack)) {
+					o.Date = &t
+					break
+				}
+			}
+		}
+		if o.Date != nil {
+			limit = o.Date
 		}
 	}
 }

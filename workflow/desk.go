@@ -466,17 +466,22 @@ func (h *handling) markBounced(id int64) error {
 	return h.d.deliveryNotice(h.ctx, h.tx, h.now, row, inc, templates.DeliveryFailed, reason, to)
 }
 
+// recipients are the addresses a message was sent to: To, Cc, and the
+// Delivered-To/X-Original-To traces of the receiving server.
+func (in *Inbound) recipients() []string {
+	var addrs []string
+	for _, p := range append(append([]Person{}, in.To...), in.Cc...) {
+		addrs = append(addrs, p.Address)
+	}
+	return append(addrs, in.DeliveredTo...)
+}
+
 // bouncedRow finds the outbox row a bounce or auto-reply is about: by the
 // envelope address it came back to (local+bounce-ID@domain) or by the
 // Message-ID it quotes or answers.
 func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
 	in := h.in
-	var addrs []string
-	for _, p := range append(append([]Person{}, in.To...), in.Cc...) {
-		addrs = append(addrs, p.Address)
-	}
-	addrs = append(addrs, in.DeliveredTo...)
-	for _, a := range addrs {
+	for _, a := range in.recipients() {
 		tag, ok := tokenFromAddress(h.d.cfg.Escalations, a)
 		if !ok {
 			continue
@@ -569,12 +574,7 @@ var subjectTag = regexp.MustCompile(`(?i)\[INC-([0-9]{1,18})\]`)
 // [INC-n] tag in its subject. A token that does not verify matches nothing.
 func (h *handling) matchReply() (match, bool, error) {
 	in := h.in
-	var addrs []string
-	for _, p := range append(append([]Person{}, in.To...), in.Cc...) {
-		addrs = append(addrs, p.Address)
-	}
-	addrs = append(addrs, in.DeliveredTo...)
-	for _, a := range addrs {
+	for _, a := range in.recipients() {
 		tok, ok := tokenFromAddress(h.d.cfg.Escalations, a)
 		if !ok {
 			continue

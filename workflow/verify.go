@@ -85,12 +85,7 @@ func refOrNone(incident int64) string {
 func (h *handling) hasToken(incident int64, sender string) bool {
 	in := h.in
 	var toks []string
-	for _, p := range slices.Concat(in.To, in.Cc) {
-		if t, ok := tokenFromAddress(h.d.cfg.Escalations, p.Address); ok {
-			toks = append(toks, t)
-		}
-	}
-	for _, a := range in.DeliveredTo {
+	for _, a := range in.recipients() {
 		if t, ok := tokenFromAddress(h.d.cfg.Escalations, a); ok {
 			toks = append(toks, t)
 		}

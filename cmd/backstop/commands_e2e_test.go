@@ -310,3 +310,121 @@ func TestHoldAndCancelEndToEnd(t *testing.T) {
 		t.Errorf("the customer received %d emails", n)
 	}
 }
+
+// TestEveryCommandEndToEnd walks an incident through every command over
+// the wire, checking the state after each and that the right person got
+// the right email.
+func TestEveryCommandEndToEnd(t *testing.T) {
+	ch := newCommandHarness(t, backends[0], 0)
+	jane, omar, sam := ch.notices["jane@acme.example"], ch.notices["omar@acme.example"], ch.notices["sam@acme.example"]
+	auth := trusted("acme.example")
+	steps := []struct {
+		from     string
+		to       *embedded.Captured
+		text     string
+		state    string // after the command
+		mailTo   string // who receives the answer
+		contains string // in its text (case-insensitive)
+	}{
+		{"jane@acme.example", &jane, "HELP", "reported", "jane@acme.example", "BOUNDARY"},
+		{"jane@acme.example", &jane, "ASSIGN me", "acknowledged", "jane@acme.example", "done"},
+		{"jane@acme.example", &jane, "NOTE called the customer's account manager", "acknowledged", "jane@acme.example", "done"},
+		{"sam@acme.example", &sam, "STATUS", "acknowledged", "sam@acme.example", "acknowledged"},
+		{"sam@acme.example", &sam, "NOTE he called me again this morning", "acknowledged", "sam@acme.example", "done"},
+		{"jane@acme.example", &jane, "SHOW", "acknowledged", "jane@acme.example", "content warning"},
+		{"omar@acme.example", &omar, "ASSIGN omar@acme.example", "acknowledged", "omar@acme.example", "done"},
+		{"jane@acme.example", &jane, "APOLOGY", "acknowledged", "jane@acme.example", "RESOLVE"},
+		{"jane@acme.example", &jane, "RESOLVE he apologised by phone", "resolved", "jane@acme.example", "done"},
+		{"jane@acme.example", &jane, "BOUNDARY", "resolved", "jane@acme.example", "did not do"},
+		{"jane@acme.example", &jane, "REOPEN", "acknowledged", "jane@acme.example", "done"},
+		{"sam@acme.example", &sam, "HANDOFF", "acknowledged", "sam@acme.example", "done"},
+		{"jane@acme.example", &jane, "CLOSE", "closed", "jane@acme.example", "done"},
+		{"jane@acme.example", &jane, "FROBNICATE", "closed", "jane@acme.example", "HELP"},
+	}
+	for i, s := range steps {
+		before := len(ch.sentTo(s.mailTo))
+		ch.deliver(reply{from: s.from, to: s.to, text: s.text, authRes: auth})
+		ch.handled(2 + i)
+		if got := ch.state(); got != s.state {
+			t.Fatalf("%s from %s: state %s, want %s", s.text, s.from, got, s.state)
+		}
+		_, m := ch.nthTo(s.mailTo, before+1)
+		if !strings.Contains(strings.ToLower(m.Text), strings.ToLower(s.contains)) {
+			t.Errorf("%s from %s: the answer to %s does not say %q:\n%s", s.text, s.from, s.mailTo, s.contains, m.Text)
+		}
+		if strings.Contains(m.Text, "useless excuse") && s.text != "SHOW" {
+			t.Errorf("%s: the answer shows the abusive text", s.text)
+		}
+	}
+	if n := len(ch.sentTo(customer)); n != 0 {
+		t.Errorf("the customer received %d emails; no customer email was asked for", n)
+	}
+}
+
+// TestTwoPersonRuleEndToEnd: with sever_approvals 2 a SEVER waits for
+// another lead's APPROVE; the lead who asked cannot approve it.
+func TestTwoPersonRuleEndToEnd(t *testing.T) {
+	h := func(h *harness) { h.cfg.Commands.SeverApprovals = 2 }
+	ch := newCommandHarness(t, backends[0], 0, h)
+	jane, omar := ch.notices["jane@acme.example"], ch.notices["omar@acme.example"]
+	auth := trusted("acme.example")
+	ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "SEVER", authRes: auth})
+	ch.handled(2)
+	ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "APPROVE", authRes: auth})
+	ch.handled(3)
+	if n := len(ch.sentTo(customer)); n != 0 {
+		t.Fatalf("the parting-ways email went out without a second lead (%d emails)", n)
+	}
+	ch.deliver(reply{from: "omar@acme.example", to: &omar, text: "approve", authRes: auth})
+	ch.handled(4)
+	_, m := ch.nthTo(customer, 1)
+	if m.From.Name != "Jane Doe, Acme Support" {
+		t.Errorf("parting-ways From %+v, want the lead who asked", m.From)
+	}
+	if got := ch.state(); got != "severed" {
+		t.Errorf("state %s, want severed", got)
+	}
+	// Jane is told that Omar approved.
+	var told bool
+	for _, c := range ch.sentTo("jane@acme.example") {
+		if strings.Contains(parseCaptured(t, c).Text, "Omar") {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("the lead who asked was not told who approved")
+	}
+}
+
+// TestCustomerEmailBounce: a delivery status report that comes back to the
+// VERP address of a customer email marks it undelivered and tells the lead;
+// it is never answered.
+func TestCustomerEmailBounce(t *testing.T) {
+	ch := newCommandHarness(t, backends[0], 0)
+	jane := ch.notices["jane@acme.example"]
+	ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "BOUNDARY", authRes: trusted("acme.example")})
+	ch.handled(2)
+	sent, _ := ch.nthTo(customer, 1)
+	janeBefore := len(ch.sentTo("jane@acme.example"))
+	dsn := strings.NewReplacer("escalations+bounce-2@acme.example", sent.From, "nobody@globex.example", customer).Replace(string(fixture(t, "bounce.eml")))
+	ch.imap.Append("INBOX", []byte(dsn))
+	ch.handled(3)
+	rows, err := ch.st.Outbox(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Customer && r.State != "bounced" {
+			t.Errorf("the bounced customer email is %s, want bounced", r.State)
+		}
+	}
+	_, m := ch.nthTo("jane@acme.example", janeBefore+1)
+	if !strings.Contains(m.Text, customer) {
+		t.Errorf("the lead's notice does not name the address that bounced:\n%s", m.Text)
+	}
+	for _, c := range ch.smtp.Sent() {
+		if strings.Contains(strings.ToLower(c.To[0]), "mailer-daemon") {
+			t.Error("the bounce was answered")
+		}
+	}
+}

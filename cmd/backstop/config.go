@@ -216,6 +216,9 @@ func (e *ConfigError) Error() string {
 // secrets from the environment and files.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s does not exist: copy config.example.yaml, fill it in, and pass it with -config FILE (or try `backstop demo`, which needs none)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

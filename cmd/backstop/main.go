@@ -36,7 +36,7 @@ type command struct {
 
 var commands = map[string]command{
 	"serve":        {"serve -config FILE", "run the daemon until SIGINT/SIGTERM", runServe},
-	"demo":         {"demo [-keep=false]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
+	"demo":         {"demo [-keep=false] [-hold 15s] [-v]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
 	"check-config": {"check-config -config FILE [-connect]", "validate a configuration; -connect also logs in to IMAP and SMTP", runCheckConfig},
 	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},
 	"parse":        {"parse FILE.eml|-", "print how backstop reads a message, as JSON", runParse},
@@ -88,7 +88,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  backstop %-40s %s\n", commands[n].usage, commands[n].help)
+		fmt.Fprintf(w, "  backstop %s\n      %s\n", commands[n].usage, commands[n].help)
 	}
 	fmt.Fprintln(w, "\nRun `backstop demo` to watch it work on embedded servers, with no mail account.")
 }

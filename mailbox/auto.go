@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -40,8 +41,16 @@ func detectAuto(pm *parsed) Auto {
 			reason(k + ": " + v)
 		}
 	}
-	if v := strings.ToLower(strings.TrimSpace(h.Get("Precedence"))); v == "bulk" || v == "junk" || v == "list" || v == "auto_reply" {
-		reason("Precedence: " + v)
+	for _, k := range []string{"Precedence", "X-Precedence"} {
+		if v := strings.ToLower(strings.TrimSpace(h.Get(k))); v == "bulk" || v == "junk" || v == "list" || v == "auto_reply" {
+			reason(k + ": " + v)
+		}
+	}
+	// Out-of-office replies from responders that set none of the headers
+	// above still say so at the start of their subject. A forward of one
+	// ("Fwd: Automatic reply: …") does not match.
+	if p := autoReplySubject(pm.msg.Subject); p != "" {
+		reason("subject starts with " + strconv.Quote(p))
 	}
 	if h.Get("List-Id") != "" {
 		reason("list mail (List-Id)")
@@ -71,3 +80,25 @@ func detectAuto(pm *parsed) Auto {
 	}
 	return a
 }
+
+// autoReplySubjects are the subject prefixes out-of-office responders write,
+// in the languages the parser reads; compared case-insensitively.
+var autoReplySubjects = []string{
+	"automatic reply:", "auto reply:", "autoreply:", "auto-reply:", "out of office:", "out of office reply", "auto:",
+	"abwesenheitsnotiz", "automatische antwort", "réponse automatique", "respuesta automática",
+	"risposta automatica", "resposta automática", "automatisch antwoord", "autosvar:", "automatisk svar",
+	"automaattinen vastaus", "odpowiedź automatyczna", "automatická odpověď", "автоматический ответ",
+	"otomatik yanıt", "自動応答", "自动回复", "自動回覆", "자동 회신",
+}
+
+// autoReplySubject returns the out-of-office prefix subject starts with, or "".
+func autoReplySubject(subject string) string {
+	s := strings.ToLower(strings.TrimSpace(subject))
+	for _, p := range autoReplySubjects {
+		if strings.HasPrefix(s, p) {
+			return p
+		}
+	}
+	return ""
+}
+

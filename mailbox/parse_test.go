@@ -264,6 +264,10 @@ func TestAutoDetection(t *testing.T) {
 		{"list", "From: a@example.com\r\nList-Id: <x.example.com>\r\n\r\nnews", "list mail (List-Id)", false},
 		{"null sender", "Return-Path: <>\r\nFrom: a@example.com\r\n\r\nx", "null sender (Return-Path: <>)", false},
 		{"mailer-daemon", "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\n\r\nundeliverable", "From: MAILER-DAEMON@mx.example.com", true},
+		{"x-precedence", "From: a@example.com\r\nX-Precedence: auto_reply\r\n\r\naway", "X-Precedence: auto_reply", false},
+		{"out-of-office subject", "From: a@example.com\r\nSubject: Automatic reply: [INC-3] New incident\r\n\r\nI am away until Monday.", `subject starts with "automatic reply:"`, false},
+		{"german out-of-office subject", "From: a@example.com\r\nSubject: Abwesenheitsnotiz: [INC-3] Neuer Vorfall\r\n\r\nIch bin nicht im Büro.", `subject starts with "abwesenheitsnotiz"`, false},
+		{"forwarded out-of-office is human", "From: a@example.com\r\nSubject: Fwd: Automatic reply: refund\r\n\r\nlook at this", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

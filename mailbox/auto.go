@@ -101,4 +101,3 @@ func autoReplySubject(subject string) string {
 	}
 	return ""
 }
-

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
+	"backstop/mailbox"
 	"backstop/mailbox/embedded"
 	"backstop/mailbox/mailtest"
 	"backstop/workflow"
@@ -25,12 +28,7 @@ func TestServeBinary(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "backstop")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 
 	imapSrv := mailtest.NewIMAPServer(t)
 	smtpSrv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "unused"})
@@ -94,4 +92,160 @@ func TestServeBinary(t *testing.T) {
 	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("database mode %v, want 0600", fi.Mode().Perm())
 	}
+}
+
+// buildBinary builds backstop as an operator would (static, no cgo).
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "backstop")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestCrashDuringCustomerEmail kills backstop (SIGKILL) while the SMTP
+// server holds the end of a customer email's DATA, then lets the server
+// accept it: the email went out, but backstop never learnt so. After a
+// restart it must not send it again; the leads are told delivery is
+// uncertain, and a lead's RESEND sends it once more, with the same
+// Message-ID.
+func TestCrashDuringCustomerEmail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	imapSrv := mailtest.NewIMAPServer(t)
+	smtpSrv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smtpSrv.Close()
+	_, iport, _ := splitHostPort(imapSrv.Addr)
+	_, sport, _ := splitHostPort(smtpSrv.SMTPAddr())
+	db := filepath.Join(dir, "backstop.db")
+	cfg := strings.NewReplacer(
+		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: %s\n", iport, imapSrv.Username),
+		"  host: smtp.acme.example\n  username: escalations@acme.example\n  password_env: SMTP_PW\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
+		"  trusted_authserv_ids: [mx.acme.example]\n", "  trusted_authserv_ids: [mx.acme.example]\n  hold: 0s\n",
+	).Replace(validConfig) + "storage:\n  path: " + db + "\n"
+	path := filepath.Join(dir, "backstop.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	env := append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"))
+
+	var logs syncBuffer
+	serve := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "-config", path)
+		cmd.Env, cmd.Stderr = env, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	waitFor := func(what string, cond func([]embedded.Captured) bool) {
+		t.Helper()
+		for !cond(smtpSrv.Sent()) {
+			if ctx.Err() != nil {
+				t.Fatalf("gave up waiting for %s\n%s", what, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	to := func(rcpt string) func([]embedded.Captured) []embedded.Captured {
+		return func(all []embedded.Captured) (out []embedded.Captured) {
+			for _, c := range all {
+				if c.To[0] == rcpt {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+	}
+	toJane, toJordan := to("jane@acme.example"), to("jordan@globex.example")
+
+	imapSrv.Append("INBOX", forward(t, 1, "jordan@globex.example"))
+	cmd := serve()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor("the lead notice", func(s []embedded.Captured) bool { return len(toJane(s)) == 1 })
+
+	// Hold the end of DATA of the customer email until backstop is dead.
+	inData := make(chan struct{})
+	release := make(chan struct{})
+	smtpSrv.SetDataFailure(func(from string, rcpt []string) *smtp.SMTPError {
+		if rcpt[0] == "jordan@globex.example" {
+			select {
+			case inData <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	})
+	notice := toJane(smtpSrv.Sent())[0]
+	imapSrv.Append("INBOX", leadReply(t, notice.Raw, "BOUNDARY"))
+	select {
+	case <-inData:
+	case <-ctx.Done():
+		t.Fatalf("the boundary email never reached DATA\n%s", logs.String())
+	}
+	cmd.Process.Kill() // a crash: no deferred cleanup, no graceful stop
+	cmd.Wait()
+	close(release) // the server accepts the email the dead process sent
+	waitFor("the accepted boundary email", func(s []embedded.Captured) bool { return len(toJordan(s)) == 1 })
+
+	cmd = serve()
+	waitFor("the uncertain-delivery notice", func(s []embedded.Captured) bool {
+		for _, c := range toJane(s) {
+			if bytes.Contains(c.Raw, []byte("RESEND")) && bytes.Contains(c.Raw, []byte("may or may not")) {
+				return true
+			}
+		}
+		return false
+	})
+	// Nothing more reaches the customer on its own.
+	imapSrv.Append("INBOX", forward(t, 2, "someone.else@initech.example"))
+	waitFor("a later incident's notice", func(s []embedded.Captured) bool { return len(to("sam@acme.example")(s)) == 2 })
+	if n := len(toJordan(smtpSrv.Sent())); n != 1 {
+		t.Fatalf("the customer received %d copies after the restart, want the 1 the crash left", n)
+	}
+
+	// A lead decides to resend: once, with the same Message-ID.
+	imapSrv.Append("INBOX", leadReply(t, notice.Raw, "RESEND"))
+	waitFor("the resent email", func(s []embedded.Captured) bool { return len(toJordan(s)) == 2 })
+	first, second := toJordan(smtpSrv.Sent())[0], toJordan(smtpSrv.Sent())[1]
+	if rawHeader(first.Raw, "Message-ID") != rawHeader(second.Raw, "Message-ID") {
+		t.Errorf("RESEND changed the Message-ID: %s, then %s", rawHeader(first.Raw, "Message-ID"), rawHeader(second.Raw, "Message-ID"))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// leadReply is Jane's answer to a notice, as her receiving server delivers
+// it: to the notice's Reply-To, with an Authentication-Results header from
+// the trusted server.
+func leadReply(t *testing.T, notice []byte, text string) []byte {
+	t.Helper()
+	m, err := mailbox.Parse(bytes.NewReader(notice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mailbox.Compose(&mailbox.Outgoing{
+		From:       mailbox.Address{Name: "Jane Doe", Address: "jane@acme.example"},
+		To:         m.ReplyTo,
+		Subject:    "Re: " + m.Subject,
+		MessageID:  fmt.Sprintf("<%d@phone.acme.example>", time.Now().UnixNano()),
+		InReplyTo:  m.MessageID,
+		References: []string{m.MessageID},
+		Date:       time.Now(),
+		Text:       text + "\n\nSent from my iPhone\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte("Authentication-Results: mx.acme.example; dmarc=pass header.from=acme.example\r\n"), raw...)
 }

@@ -27,31 +27,12 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-
-	imapSrv := mailtest.NewIMAPServer(t)
-	smtpSrv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "unused"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtpSrv.Close()
-	_, iport, _ := splitHostPort(imapSrv.Addr)
-	_, sport, _ := splitHostPort(smtpSrv.SMTPAddr())
-	db := filepath.Join(dir, "backstop.db")
-	cfg := strings.NewReplacer(
-		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: %s\n", iport, imapSrv.Username),
-		"  host: smtp.acme.example\n  username: escalations@acme.example\n  password_env: SMTP_PW\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
-	).Replace(validConfig) + "storage:\n  path: " + db + "\n"
-	path := filepath.Join(dir, "backstop.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, imapSrv, smtpSrv, path, db := binarySetup(t)
 	imapSrv.Append("INBOX", forward(t, 1, "jordan@globex.example"))
 
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "serve", "-config", path)
-	cmd.Env = append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"))
+	cmd.Env = binaryEnv(imapSrv)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -94,6 +75,41 @@ func TestServeBinary(t *testing.T) {
 	}
 }
 
+// binarySetup builds the binary and starts the servers it runs against:
+// go-imap's memory server and the embedded SMTP server. It writes a
+// configuration for them (commands lines appended to the commands section)
+// and returns the binary, the servers, the configuration and database paths.
+func binarySetup(t *testing.T, commands ...string) (bin string, imapSrv *mailtest.IMAPServer, smtpSrv *embedded.Server, path, db string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = buildBinary(t, dir)
+	imapSrv = mailtest.NewIMAPServer(t)
+	smtpSrv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { smtpSrv.Close() })
+	_, iport, _ := splitHostPort(imapSrv.Addr)
+	_, sport, _ := splitHostPort(smtpSrv.SMTPAddr())
+	db = filepath.Join(dir, "backstop.db")
+	cfg := strings.NewReplacer(
+		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: %s\n", iport, imapSrv.Username),
+		"  host: smtp.acme.example\n  username: escalations@acme.example\n  password_env: SMTP_PW\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
+		"  trusted_authserv_ids: [mx.acme.example]\n", "  trusted_authserv_ids: [mx.acme.example]\n"+strings.Join(commands, ""),
+	).Replace(validConfig) + "storage:\n  path: " + db + "\n"
+	path = filepath.Join(dir, "backstop.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bin, imapSrv, smtpSrv, path, db
+}
+
+// binaryEnv is the environment holding the secrets binarySetup's
+// configuration names.
+func binaryEnv(imapSrv *mailtest.IMAPServer) []string {
+	return append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"))
+}
+
 // buildBinary builds backstop as an operator would (static, no cgo).
 func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
@@ -116,25 +132,8 @@ func TestCrashDuringCustomerEmail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-	imapSrv := mailtest.NewIMAPServer(t)
-	smtpSrv, err := embedded.Start(embedded.Config{Domain: "acme.example", Password: "unused"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer smtpSrv.Close()
-	_, iport, _ := splitHostPort(imapSrv.Addr)
-	_, sport, _ := splitHostPort(smtpSrv.SMTPAddr())
-	db := filepath.Join(dir, "backstop.db")
-	cfg := strings.NewReplacer(
-		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: %s\n", iport, imapSrv.Username),
-		"  host: smtp.acme.example\n  username: escalations@acme.example\n  password_env: SMTP_PW\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
-		"  trusted_authserv_ids: [mx.acme.example]\n", "  trusted_authserv_ids: [mx.acme.example]\n  hold: 0s\n",
-	).Replace(validConfig) + "storage:\n  path: " + db + "\n"
-	path := filepath.Join(dir, "backstop.yaml")
-	os.WriteFile(path, []byte(cfg), 0o600)
-	env := append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"))
+	bin, imapSrv, smtpSrv, path, _ := binarySetup(t, "  hold: 0s\n")
+	env := binaryEnv(imapSrv)
 
 	var logs syncBuffer
 	serve := func() *exec.Cmd {

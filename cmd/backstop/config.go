@@ -97,7 +97,8 @@ type SMTPConfig struct {
 	PasswordEnv string `yaml:"password_env"`
 	// PasswordFile names a file holding the password.
 	PasswordFile string `yaml:"password_file"`
-	// EnvelopeSender is the MAIL FROM of internal notices (default: the escalations address).
+	// EnvelopeSender is the MAIL FROM of everything backstop sends. Empty or
+	// the escalations address: escalations+bounce-ID@domain per email (VERP).
 	EnvelopeSender string `yaml:"envelope_sender"`
 
 	password string

@@ -227,7 +227,7 @@ func (s *session) login() error {
 	case err == nil:
 		return nil
 	case errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAuthenticationFailed:
-		return fmt.Errorf("%w (check imap.username and imap.password)", err)
+		return fmt.Errorf("%w (check the username and password: imap.username, and imap.password_env or imap.password_file)", err)
 	case errors.As(err, &imapErr) && s.cfg.TLS == TLSNone:
 		return fmt.Errorf("%w (the server may refuse passwords without TLS: set imap.tls to starttls or implicit)", err)
 	}

@@ -877,7 +877,7 @@ func TestWatchLoginFailure(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
 		defer cancel()
 		_, err := NewWatcher(cfg, st, st).Check(ctx)
-		if err == nil || !strings.Contains(err.Error(), "check imap.username and imap.password") {
+		if err == nil || !strings.Contains(err.Error(), "check the username and password") {
 			t.Fatalf("Check = %v, want a hint about the credentials", err)
 		}
 		var imapErr *imap.Error

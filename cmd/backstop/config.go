@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/mail"
 	"os"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"backstop/mailbox"
 )
 
 // Config is backstop's configuration file. The comments on its fields are
@@ -514,27 +515,17 @@ func checkPort(bad func(string, string, ...any), key string, port int) {
 	}
 }
 
-// checkTLS refuses plain-text connections to anything but loopback.
+// checkTLS refuses plain-text connections to anything but loopback; the
+// rule is mailbox.TLSMode's, the wording names the configuration key.
 func checkTLS(mode, host string) error {
-	switch mode {
-	case "implicit", "starttls":
+	switch err := mailbox.TLSMode(mode).Validate(host); {
+	case err == nil:
 		return nil
-	case "none":
-		if isLoopback(host) {
-			return nil
-		}
+	case mode == string(mailbox.TLSNone):
 		return fmt.Errorf("is none but %s is not a loopback host: passwords and abusive mail would cross the network in clear; use implicit or starttls", host)
 	default:
 		return fmt.Errorf("is %q; use implicit, starttls or none (none on loopback only)", mode)
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // secret reads a secret from an environment variable or a file; exactly

@@ -18,6 +18,14 @@ import (
 	"github.com/emersion/go-message"
 )
 
+// Address is a mailbox to write into a header: a display name (may be empty)
+// and an address. It has the same shape as parse.Address, so a parsed
+// address converts with Address(a).
+type Address struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
 // Outgoing is a message to compose: its header fields, its text and its
 // attachments. There is no Bcc: blind recipients are envelope recipients
 // only (Sender.Send's rcpt), never a header field.

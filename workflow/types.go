@@ -58,7 +58,7 @@ type Inbound struct {
 	BounceStatus []DeliveryStatus
 	AuthResults  []string // raw Authentication-Results values, top first
 	// Auth is what the Authentication-Results headers say (cmd fills it
-	// from mailbox.ParseAuthResults). Only entries whose ServID is one of
+	// from parse.ParseAuthResults). Only entries whose ServID is one of
 	// Config.TrustedAuthServIDs are believed.
 	Auth []AuthResult
 

@@ -17,6 +17,7 @@ import (
 	"backstop/mailbox"
 	"backstop/mailbox/embedded"
 	"backstop/mailbox/mailtest"
+	"backstop/mailbox/parse"
 	"backstop/workflow"
 )
 
@@ -229,13 +230,13 @@ func TestCrashDuringCustomerEmail(t *testing.T) {
 // the trusted server.
 func leadReply(t *testing.T, notice []byte, text string) []byte {
 	t.Helper()
-	m, err := mailbox.Parse(bytes.NewReader(notice))
+	m, err := parse.Parse(bytes.NewReader(notice))
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, err := mailbox.Compose(&mailbox.Outgoing{
 		From:       mailbox.Address{Name: "Jane Doe", Address: "jane@acme.example"},
-		To:         m.ReplyTo,
+		To:         outAddrs(m.ReplyTo),
 		Subject:    "Re: " + m.Subject,
 		MessageID:  fmt.Sprintf("<%d@phone.acme.example>", time.Now().UnixNano()),
 		InReplyTo:  m.MessageID,

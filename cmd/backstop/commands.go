@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"backstop/mailbox"
+	"backstop/mailbox/parse"
 	"backstop/templates"
 	"backstop/workflow"
 )
@@ -193,7 +194,7 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		r = f
 	}
-	msg, perr := mailbox.Parse(r)
+	msg, perr := parse.Parse(r)
 	if msg == nil {
 		return fmt.Errorf("cannot read the message: %w", perr)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"backstop/mailbox"
 	"backstop/mailbox/embedded"
+	"backstop/mailbox/parse"
 	"backstop/workflow"
 )
 
@@ -79,11 +80,11 @@ func (ch *commandHarness) deliver(r reply) {
 		Text:      r.text,
 	}
 	if r.to != nil {
-		m, err := mailbox.Parse(bytes.NewReader(r.to.Raw))
+		m, err := parse.Parse(bytes.NewReader(r.to.Raw))
 		if err != nil {
 			ch.t.Fatal(err)
 		}
-		out.To = m.ReplyTo
+		out.To = outAddrs(m.ReplyTo)
 		out.Subject = "Re: " + m.Subject
 		out.InReplyTo = m.MessageID
 		out.References = []string{m.MessageID}
@@ -136,7 +137,7 @@ func (ch *commandHarness) sentTo(rcpt string) []embedded.Captured {
 }
 
 // lastTo waits for the nth email to rcpt and returns it parsed.
-func (ch *commandHarness) nthTo(rcpt string, n int) (embedded.Captured, *mailbox.Message) {
+func (ch *commandHarness) nthTo(rcpt string, n int) (embedded.Captured, *parse.Message) {
 	ch.t.Helper()
 	ch.eventually(fmt.Sprintf("email %d to %s", n, rcpt), func() bool { return len(ch.sentTo(rcpt)) >= n })
 	c := ch.sentTo(rcpt)[n-1]

@@ -16,6 +16,7 @@ import (
 
 	"backstop/mailbox"
 	"backstop/mailbox/embedded"
+	"backstop/mailbox/parse"
 )
 
 // The demo's cast. Passwords are for the loopback servers only.
@@ -212,7 +213,7 @@ func waitSent(ctx context.Context, srv *embedded.Server, n int, within ...time.D
 // sendDemoReply answers a notice as the lead would from a phone: the
 // command on the first line, the notice quoted below, to its Reply-To.
 func sendDemoReply(ctx context.Context, smtpAddr string, notice []byte, command string) error {
-	m, err := mailbox.Parse(bytes.NewReader(notice))
+	m, err := parse.Parse(bytes.NewReader(notice))
 	if err != nil {
 		return err
 	}
@@ -229,7 +230,7 @@ func sendDemoReply(ctx context.Context, smtpAddr string, notice []byte, command 
 	}
 	raw, err := mailbox.Compose(&mailbox.Outgoing{
 		From:       mailbox.Address{Name: "Jane Doe", Address: demoLead},
-		To:         m.ReplyTo,
+		To:         outAddrs(m.ReplyTo),
 		Subject:    "Re: " + m.Subject,
 		MessageID:  fmt.Sprintf("<reply-%d@phone.acme.example>", time.Now().UnixNano()),
 		InReplyTo:  m.MessageID,
@@ -353,7 +354,7 @@ func printIncidents(ctx context.Context, d *daemon, w io.Writer) error {
 // printCaptured shows an email backstop sent, as a person would read it.
 func printCaptured(w io.Writer, n int, c embedded.Captured) {
 	fmt.Fprintln(w, strings.Repeat("─", 72))
-	msg, err := mailbox.Parse(bytes.NewReader(c.Raw))
+	msg, err := parse.Parse(bytes.NewReader(c.Raw))
 	if msg == nil {
 		fmt.Fprintf(w, "email %d to %s: unreadable: %v\n", n, strings.Join(c.To, ", "), err)
 		return
@@ -375,7 +376,7 @@ func printCaptured(w io.Writer, n int, c embedded.Captured) {
 	fmt.Fprintln(w)
 }
 
-func addrString(a mailbox.Address) string {
+func addrString(a parse.Address) string {
 	if a.Name == "" {
 		return a.Address
 	}

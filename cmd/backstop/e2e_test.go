@@ -24,6 +24,7 @@ import (
 	"backstop/mailbox"
 	"backstop/mailbox/embedded"
 	"backstop/mailbox/mailtest"
+	"backstop/mailbox/parse"
 	"backstop/workflow"
 )
 
@@ -270,9 +271,9 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-func parseCaptured(t *testing.T, c embedded.Captured) *mailbox.Message {
+func parseCaptured(t *testing.T, c embedded.Captured) *parse.Message {
 	t.Helper()
-	m, err := mailbox.Parse(bytes.NewReader(c.Raw))
+	m, err := parse.Parse(bytes.NewReader(c.Raw))
 	if err != nil {
 		t.Fatalf("backstop sent a message it cannot parse itself: %v", err)
 	}

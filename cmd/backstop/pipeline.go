@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"backstop/mailbox"
+	"backstop/mailbox/parse"
 	"backstop/workflow"
 )
 
@@ -52,7 +53,7 @@ func inbound(d *mailbox.Delivery) *workflow.Inbound {
 		in.ParseError = fmt.Sprintf("the IMAP server refused to return this message %d times (%s); it stays in the quarantine mailbox", mailbox.MaxFetchFailures, d.Unreadable)
 		return in
 	}
-	msg, err := mailbox.Parse(bytes.NewReader(d.Raw))
+	msg, err := parse.Parse(bytes.NewReader(d.Raw))
 	if err != nil {
 		in.ParseError = err.Error()
 	}
@@ -63,7 +64,7 @@ func inbound(d *mailbox.Delivery) *workflow.Inbound {
 	return in
 }
 
-func fillInbound(in *workflow.Inbound, m *mailbox.Message) {
+func fillInbound(in *workflow.Inbound, m *parse.Message) {
 	in.MessageID = m.MessageID
 	in.From = person(m.From)
 	in.To = people(m.To)
@@ -84,7 +85,7 @@ func fillInbound(in *workflow.Inbound, m *mailbox.Message) {
 	}
 	in.BounceOriginalID = m.Auto.OriginalMessageID
 	in.AuthResults = m.AuthResults
-	for _, ar := range mailbox.ParseAuthResults(m.AuthResults) {
+	for _, ar := range parse.ParseAuthResults(m.AuthResults) {
 		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass})
 	}
 	in.Kind = string(m.Kind)
@@ -115,11 +116,11 @@ func fillInbound(in *workflow.Inbound, m *mailbox.Message) {
 	in.Warnings = m.Warnings
 }
 
-func person(a mailbox.Address) workflow.Person {
+func person(a parse.Address) workflow.Person {
 	return workflow.Person{Name: a.Name, Address: a.Address}
 }
 
-func people(as []mailbox.Address) []workflow.Person {
+func people(as []parse.Address) []workflow.Person {
 	out := make([]workflow.Person, 0, len(as))
 	for _, a := range as {
 		out = append(out, person(a))
@@ -190,6 +191,15 @@ func mboxes(ps []workflow.Person) []mailbox.Address {
 	var out []mailbox.Address
 	for _, p := range ps {
 		out = append(out, mbox(p))
+	}
+	return out
+}
+
+// outAddrs turns addresses read from a message into addresses to write.
+func outAddrs(as []parse.Address) []mailbox.Address {
+	out := make([]mailbox.Address, 0, len(as))
+	for _, a := range as {
+		out = append(out, mailbox.Address(a))
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package mailbox
+package parse
 
 import (
 	"bytes"
@@ -65,7 +65,7 @@ func TestCorpus(t *testing.T) {
 			} else {
 				want, err := os.ReadFile(golden)
 				if err != nil {
-					t.Fatalf("no golden file (run go test ./mailbox -run Corpus -update): %v", err)
+					t.Fatalf("no golden file (run go test ./mailbox/parse -run Corpus -update): %v", err)
 				}
 				if !bytes.Equal(got, want) {
 					t.Errorf("output differs from %s:\n%s", golden, lineDiff(string(want), string(got)))

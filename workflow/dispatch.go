@@ -164,7 +164,7 @@ func (d *Dispatcher) SendNext(ctx context.Context) (bool, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
-		row, err = loadOutRow(ctx, tx, id)
+		row, err = d.st.loadOutRow(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -176,7 +176,7 @@ func (d *Dispatcher) SendNext(ctx context.Context) (bool, error) {
 	// From here on, finish the send in hand even when ctx ends: an
 	// interrupted SMTP transaction would leave the row uncertain.
 	ctx = context.WithoutCancel(ctx)
-	m, err := row.outMail(ctx, d.st.db)
+	m, err := row.outMail(ctx, d.st, d.st.db)
 	if err != nil {
 		err = temporaryError{err} // a database hiccup; MaxAge bounds the retries
 	} else {
@@ -293,9 +293,7 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 }
 
 func (d *Dispatcher) event(ctx context.Context, tx *sql.Tx, row *outRow, now time.Time, kind, detail string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (incident_id, at, actor, kind, detail, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		nullID(row.IncidentID), ms(now), Actor, kind, detail, row.MessageID)
-	return err
+	return d.st.appendEvent(ctx, tx, row.IncidentID, now, Actor, kind, detail, row.MessageID)
 }
 
 // notifyLeads queues a delivery notice about row to every lead.
@@ -340,7 +338,7 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 	}
 	for _, id := range ids {
 		err := d.st.tx(ctx, func(tx *sql.Tx) error {
-			row, err := loadOutRow(ctx, tx, id)
+			row, err := d.st.loadOutRow(ctx, tx, id)
 			if err != nil {
 				return err
 			}

@@ -259,10 +259,11 @@ func (h *handling) addOriginals(incident int64) (added, known int, err error) {
 		mid := strings.Trim(strings.TrimSpace(o.MessageID), "<>")
 		from := lower(o.From.Address)
 		var one int
+		sum := digest([]byte(o.Body))
 		err := h.tx.QueryRowContext(h.ctx, `
 			SELECT 1 FROM evidence WHERE incident_id = ?
-			AND ((? != '' AND message_id = ?) OR (from_address = ? AND date_raw = ? AND subject = ? AND body = ?))
-			LIMIT 1`, incident, mid, mid, from, o.DateRaw, o.Subject, o.Body).Scan(&one)
+			AND ((? != '' AND message_id = ?) OR (sha256 = ? AND from_address = ? AND date_raw = ?))
+			LIMIT 1`, incident, mid, mid, sum, from, o.DateRaw).Scan(&one)
 		if err == nil {
 			known++
 			continue
@@ -270,10 +271,16 @@ func (h *handling) addOriginals(incident int64) (added, known int, err error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, 0, fmt.Errorf("checking evidence: %w", err)
 		}
+		id, err := nextID(h.ctx, h.tx, "evidence")
+		if err != nil {
+			return 0, 0, err
+		}
+		st := h.d.st
 		_, err = h.tx.ExecContext(h.ctx, `
-			INSERT INTO evidence (incident_id, message_row, idx, from_address, from_name, date, date_raw, subject, message_id, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			incident, h.rowID, i, from, strings.TrimSpace(o.From.Name), nullMS(o.Date), o.DateRaw, o.Subject, mid, o.Body)
+			INSERT INTO evidence (id, incident_id, message_row, idx, from_address, from_name, date, date_raw, subject, message_id, body, sha256)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, incident, h.rowID, i, from, strings.TrimSpace(o.From.Name), nullMS(o.Date), o.DateRaw,
+			st.sealString("evidence", "subject", id, o.Subject), mid, st.sealString("evidence", "body", id, o.Body), sum)
 		if err != nil {
 			return 0, 0, fmt.Errorf("recording evidence: %w", err)
 		}
@@ -334,11 +341,11 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 // their text only when withBody.
 func (d *Desk) evidenceOf(ctx context.Context, tx *sql.Tx, incident, messageRow int64, withBody bool) ([]templates.Evidence, error) {
 	return d.scanEvidence(ctx, tx, withBody, `
-		SELECT from_name, from_address, date, date_raw, subject, body FROM evidence
+		SELECT id, from_name, from_address, date, date_raw, subject, body FROM evidence
 		WHERE incident_id = ? AND message_row = ? ORDER BY idx`, incident, messageRow)
 }
 
-// scanEvidence runs a query over evidence rows (from_name, from_address,
+// scanEvidence runs a query over evidence rows (id, from_name, from_address,
 // date, date_raw, subject, body) and returns them for templates, dates in
 // the organisation's zone and bodies only when asked for.
 func (d *Desk) scanEvidence(ctx context.Context, q querier, withBody bool, query string, args ...any) ([]templates.Evidence, error) {
@@ -351,8 +358,19 @@ func (d *Desk) scanEvidence(ctx context.Context, q querier, withBody bool, query
 	for rows.Next() {
 		var e templates.Evidence
 		var date sql.NullInt64
-		if err := rows.Scan(&e.From.Name, &e.From.Address, &date, &e.DateRaw, &e.Subject, &e.Body); err != nil {
+		var id int64
+		var subject, body []byte
+		if err := rows.Scan(&id, &e.From.Name, &e.From.Address, &date, &e.DateRaw, &subject, &body); err != nil {
 			return nil, err
+		}
+		var err error
+		if e.Subject, err = d.st.openString("evidence", "subject", id, subject); err != nil {
+			return nil, err
+		}
+		if withBody {
+			if e.Body, err = d.st.openString("evidence", "body", id, body); err != nil {
+				return nil, err
+			}
 		}
 		if e.Date = fromMS(date); !e.Date.IsZero() {
 			e.Date = e.Date.In(d.cfg.Timezone)

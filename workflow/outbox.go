@@ -177,25 +177,22 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 	}
 	envelope := strings.TrimSpace(d.cfg.EnvelopeSender)
 	tagged := envelope == "" || strings.EqualFold(envelope, d.cfg.Escalations)
-	res, err := tx.ExecContext(ctx, `
-		INSERT INTO outbox (incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
-			mail, state, not_before, created_at, requested_by, prev_state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID, r.subject,
-		blob, r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
-	if err != nil {
-		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
-	}
-	id, err := res.LastInsertId()
+	id, err := nextID(ctx, tx, "outbox")
 	if err != nil {
 		return 0, "", err
 	}
 	if tagged {
 		// Bounces come back to local+bounce-ID@domain and name the row.
 		envelope = tokenAddress(d.cfg.Escalations, "bounce-"+strconv.FormatInt(id, 10))
-		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", envelope, id); err != nil {
-			return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
-		}
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO outbox (id, incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
+			mail, state, not_before, created_at, requested_by, prev_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID, r.subject,
+		d.st.seal("outbox", "mail", id, blob), r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
+	if err != nil {
+		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
 	}
 	return id, r.messageID, nil
 }
@@ -302,9 +299,10 @@ type outRow struct {
 	envelope string
 	rcpt     []string
 	mail     storedMail
+	purged   bool // the content was purged by retention
 }
 
-func scanOutRow(r scanner) (*outRow, error) {
+func (s *Store) scanOutRow(r scanner) (*outRow, error) {
 	var o outRow
 	var inc, notBefore, created, sent sql.NullInt64
 	var rcpt string
@@ -319,14 +317,24 @@ func scanOutRow(r scanner) (*outRow, error) {
 	if err := json.Unmarshal([]byte(rcpt), &o.rcpt); err != nil {
 		return nil, fmt.Errorf("outbox #%d: bad recipient list: %w", o.ID, err)
 	}
+	if blob, err = s.open("outbox", "mail", o.ID, blob); err != nil {
+		return nil, err
+	}
+	if len(blob) == 0 {
+		// Purged by retention (retention.evidence): the row stays, its
+		// content is gone.
+		o.mail = storedMail{}
+		o.purged = true
+		return &o, nil
+	}
 	if err := json.Unmarshal(blob, &o.mail); err != nil {
 		return nil, fmt.Errorf("outbox #%d: bad mail: %w", o.ID, err)
 	}
 	return &o, nil
 }
 
-func loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
-	o, err := scanOutRow(q.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+func (s *Store) loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
+	o, err := s.scanOutRow(q.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("outbox #%d: %w", id, ErrNotFound)
 	}
@@ -339,7 +347,10 @@ func loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
 // outMail turns a row into the email to deliver, fetching evidence
 // attachments from the messages table. Evidence no longer stored is left
 // out.
-func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
+func (o *outRow) outMail(ctx context.Context, s *Store, q querier) (*OutMail, error) {
+	if o.purged {
+		return nil, fmt.Errorf("outbox #%d: its content was purged under retention.evidence", o.ID)
+	}
 	m := &OutMail{
 		ID:            o.ID,
 		IncidentID:    o.IncidentID,
@@ -369,6 +380,9 @@ func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("outbox #%d: reading the attached message: %w", o.ID, err)
 			}
+			if data, err = s.open("messages", "raw", a.MessageRow, data); err != nil {
+				return nil, fmt.Errorf("outbox #%d: %w", o.ID, err)
+			}
 			if data == nil {
 				continue
 			}
@@ -380,9 +394,9 @@ func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
 
 // Mail returns outbox row id as the email it delivers (or delivered).
 func (s *Store) Mail(ctx context.Context, id int64) (*OutMail, error) {
-	o, err := loadOutRow(ctx, s.db, id)
+	o, err := s.loadOutRow(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}
-	return o.outMail(ctx, s.db)
+	return o.outMail(ctx, s, s.db)
 }

@@ -63,7 +63,7 @@ func TestServeBinary(t *testing.T) {
 	if strings.Contains(stderr.String(), "useless excuse") {
 		t.Error("the log contains the abusive text")
 	}
-	st, err := workflow.Open(context.Background(), db)
+	st, err := workflow.Open(context.Background(), db, testStorageKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,8 @@ func binarySetup(t *testing.T, commands ...string) (bin string, imapSrv *mailtes
 		"  host: imap.acme.example\n  username: escalations@acme.example\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n  username: %s\n", iport, imapSrv.Username),
 		"  host: smtp.acme.example\n  username: escalations@acme.example\n  password_env: SMTP_PW\n", fmt.Sprintf("  host: 127.0.0.1\n  port: %d\n  tls: none\n", sport),
 		"  trusted_authserv_ids: [mx.acme.example]\n", "  trusted_authserv_ids: [mx.acme.example]\n"+strings.Join(commands, ""),
-	).Replace(validConfig) + "storage:\n  path: " + db + "\n"
+		"storage:\n", "storage:\n  path: "+db+"\n",
+	).Replace(validConfig)
 	path = filepath.Join(dir, "backstop.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func binarySetup(t *testing.T, commands ...string) (bin string, imapSrv *mailtes
 // binaryEnv is the environment holding the secrets binarySetup's
 // configuration names.
 func binaryEnv(imapSrv *mailtest.IMAPServer) []string {
-	return append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"))
+	return append(os.Environ(), "IMAP_PW="+imapSrv.Password, "TOKEN="+testEnv("TOKEN"), "STORAGE_KEY="+testEnv("STORAGE_KEY"))
 }
 
 // buildBinary builds backstop as an operator would (static, no cgo).

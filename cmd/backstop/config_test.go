@@ -1,6 +1,7 @@
 package main
 
 import (
+	"backstop/workflow"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ people:
     - name: Jane Doe
       address: jane@acme.example
   team_domains: [acme.example]
+storage:
+  key_env: STORAGE_KEY
 secrets:
   token_secret_env: TOKEN
 commands:
@@ -36,8 +39,13 @@ func testEnv(name string) string {
 		"IMAP_PW": "imap-secret",
 		"SMTP_PW": "smtp-secret",
 		"TOKEN":   "0123456789abcdef0123456789abcdef",
+		// testStorageKey, base64
+		"STORAGE_KEY": "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
 	}[name]
 }
+
+// testStorageKey is the storage key of the tests' databases.
+var testStorageKey = []byte("BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
 
 func TestConfigValid(t *testing.T) {
 	cfg, err := parseConfig("test.yaml", []byte(validConfig), testEnv)
@@ -65,6 +73,9 @@ func TestConfigExample(t *testing.T) {
 	secretFile := filepath.Join(dir, "token-secret")
 	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
 	data = []byte(strings.ReplaceAll(string(data), "/etc/backstop/token-secret", secretFile))
+	keyFile := filepath.Join(dir, "storage-key")
+	os.WriteFile(keyFile, []byte(workflow.NewKey()+"\n"), 0o600)
+	data = []byte(strings.ReplaceAll(string(data), "/etc/backstop/storage-key", keyFile))
 	env := func(k string) string {
 		return map[string]string{"BACKSTOP_IMAP_PASSWORD": "x", "BACKSTOP_SMTP_PASSWORD": "y"}[k]
 	}
@@ -147,7 +158,7 @@ func TestCheckConfigTemplates(t *testing.T) {
 			cfg := validConfig + "templates:\n  dir: " + tdir + "\n"
 			path := filepath.Join(dir, "backstop.yaml")
 			os.WriteFile(path, []byte(cfg), 0o600)
-			for k, v := range map[string]string{"IMAP_PW": "x", "SMTP_PW": "y", "TOKEN": testEnv("TOKEN")} {
+			for k, v := range map[string]string{"IMAP_PW": "x", "SMTP_PW": "y", "TOKEN": testEnv("TOKEN"), "STORAGE_KEY": testEnv("STORAGE_KEY")} {
 				t.Setenv(k, v)
 			}
 			var out, errOut strings.Builder

@@ -113,7 +113,7 @@ func newHarness(t testing.TB, b backend, opts ...harnessOption) *harness {
 			Leads:       []PersonConfig{{Name: "Jane Doe", Address: "jane@acme.example"}},
 			TeamDomains: []string{"acme.example"},
 		},
-		Storage:  StorageConfig{Path: filepath.Join(t.TempDir(), "backstop.db")},
+		Storage:  StorageConfig{Path: filepath.Join(t.TempDir(), "backstop.db"), key: testStorageKey},
 		Secrets:  SecretsConfig{secret: []byte("0123456789abcdef0123456789abcdef")},
 		Commands: CommandsConfig{TrustedAuthservIDs: []string{"acme.example"}},
 		// Bursts of hundreds of incidents are legitimate in these tests.
@@ -188,7 +188,7 @@ func (h *harness) stop() {
 // store opens the database for assertions (the daemon may be stopped).
 func (h *harness) store() *workflow.Store {
 	h.t.Helper()
-	st, err := workflow.Open(context.Background(), h.cfg.Storage.Path)
+	st, err := workflow.Open(context.Background(), h.cfg.Storage.Path, h.cfg.Storage.key)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -695,6 +695,7 @@ func TestCheckConfigConnect(t *testing.T) {
 	os.WriteFile(path, []byte(cfg), 0o600)
 	t.Setenv("SMTP_PW", "smtp-secret")
 	t.Setenv("TOKEN", testEnv("TOKEN"))
+	t.Setenv("STORAGE_KEY", testEnv("STORAGE_KEY"))
 
 	t.Setenv("IMAP_PW", "imap-secret")
 	var out, errOut strings.Builder

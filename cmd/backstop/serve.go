@@ -28,6 +28,8 @@ type tunables struct {
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
+	retentionEvery time.Duration    // default 24h
+	now            func() time.Time // retention's clock; default time.Now
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -40,6 +42,7 @@ type daemon struct {
 	watcher    *mailbox.Watcher
 	sender     *mailbox.Sender
 	templates  *templates.Set
+	tn         tunables
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,8 +78,12 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := workflow.Open(ctx, cfg.Storage.Path)
+	store, err := cfg.openStore(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkStoreAtStart(ctx, store, log); err != nil {
+		store.Close()
 		return nil, err
 	}
 	desk, err := workflow.NewDesk(wcfg, store, tmpl)
@@ -85,7 +92,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		return nil, err
 	}
 	sender := mailbox.NewSender(cfg.smtpConfig(tn))
-	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl}
+	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl, tn: tn}
 	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender}, workflow.DispatchConfig{
 		Poll:     tn.dispatchPoll,
 		MinRetry: tn.minRetry,
@@ -101,13 +108,13 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, part := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"retention", d.runRetention}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

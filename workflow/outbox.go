@@ -189,7 +189,8 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 		INSERT INTO outbox (id, incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
 			mail, state, not_before, created_at, requested_by, prev_state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID, r.subject,
+		id, nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID,
+		d.st.sealString("outbox", "subject", id, r.subject),
 		d.st.seal("outbox", "mail", id, blob), r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
 	if err != nil {
 		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
@@ -306,8 +307,8 @@ func (s *Store) scanOutRow(r scanner) (*outRow, error) {
 	var o outRow
 	var inc, notBefore, created, sent sql.NullInt64
 	var rcpt string
-	var blob []byte
-	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &o.Subject, &blob,
+	var blob, subject []byte
+	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &subject, &blob,
 		&o.State, &notBefore, &o.Attempts, &o.LastError, &created, &sent, &o.RequestedBy, &o.ApprovedBy, &o.PrevState)
 	if err != nil {
 		return nil, err
@@ -316,6 +317,9 @@ func (s *Store) scanOutRow(r scanner) (*outRow, error) {
 	o.NotBefore, o.Created, o.Sent = fromMS(notBefore), fromMS(created), fromMS(sent)
 	if err := json.Unmarshal([]byte(rcpt), &o.rcpt); err != nil {
 		return nil, fmt.Errorf("outbox #%d: bad recipient list: %w", o.ID, err)
+	}
+	if o.Subject, err = s.openString("outbox", "subject", o.ID, subject); err != nil {
+		return nil, err
 	}
 	if blob, err = s.open("outbox", "mail", o.ID, blob); err != nil {
 		return nil, err

@@ -65,6 +65,7 @@ var SealedColumns = []SealedColumn{
 	{"evidence", "subject"}, // and subject
 	{"events", "detail"},    // notes, reasons, reply text
 	{"outbox", "mail"},      // the rendered email (bodies, attachments)
+	{"outbox", "subject"},   // its subject (a receipt's names the command line)
 }
 
 // NewKey returns a new random storage key, base64-encoded, as

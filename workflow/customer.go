@@ -199,7 +199,7 @@ func (d *Desk) Preview(ctx context.Context, name string, incidentID int64, lead 
 	if incidentID == 0 {
 		return d.previewSample(name, lead, now)
 	}
-	inc, err := loadIncident(ctx, d.st.db, incidentID)
+	inc, err := loadIncident(ctx, d.st, d.st.db, incidentID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("workflow: preview: %w", err)
 	}

@@ -457,7 +457,7 @@ func (h *handling) markBounced(id int64) error {
 	}
 	var inc *Incident
 	if row.IncidentID != 0 {
-		if inc, err = loadIncident(h.ctx, h.tx, row.IncidentID); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, row.IncidentID); err != nil {
 			return err
 		}
 	}
@@ -539,7 +539,7 @@ func (h *handling) quarantine(class, reason string, incident int64) (Disposition
 	var inc *Incident
 	if incident != 0 {
 		var err error
-		if inc, err = loadIncident(h.ctx, h.tx, incident); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, incident); err != nil {
 			return 0, err
 		}
 	}
@@ -691,7 +691,7 @@ func (h *handling) reply(m match) (Disposition, error) {
 	var inc *Incident
 	if m.incident != 0 {
 		var err error
-		if inc, err = loadIncident(h.ctx, h.tx, m.incident); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, m.incident); err != nil {
 			return 0, err
 		}
 	}

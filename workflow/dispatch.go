@@ -306,7 +306,7 @@ func (d *Dispatcher) notifyLeads(ctx context.Context, tx *sql.Tx, now time.Time,
 	var inc *Incident
 	if row.IncidentID != 0 {
 		var err error
-		if inc, err = loadIncident(ctx, tx, row.IncidentID); err != nil {
+		if inc, err = loadIncident(ctx, d.st, tx, row.IncidentID); err != nil {
 			return err
 		}
 	}

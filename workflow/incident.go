@@ -77,7 +77,7 @@ func (h *handling) openIncidentOf(addr string) (*Incident, error) {
 	if err != nil {
 		return nil, fmt.Errorf("looking for the customer's open incident: %w", err)
 	}
-	return loadIncident(h.ctx, h.tx, id)
+	return loadIncident(h.ctx, h.d.st, h.tx, id)
 }
 
 // customerMessageID returns the Message-ID of the latest original from the
@@ -111,16 +111,19 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	}
 	rep := h.reporter()
 	org := organisationOf(cust.Address, h.d.cfg.FreeMailDomains)
-	res, err := h.tx.ExecContext(h.ctx, `
-		INSERT INTO incidents (state, customer_address, customer_name, organisation, reporter_address, reporter_name,
+	id, err := nextID(h.ctx, h.tx, "incidents")
+	if err != nil {
+		return 0, err
+	}
+	_, err = h.tx.ExecContext(h.ctx, `
+		INSERT INTO incidents (id, state, customer_address, customer_name, organisation, reporter_address, reporter_name,
 			subject, customer_message_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		StateReported, lower(cust.Address), cust.Name, org, lower(rep.Address), rep.Name,
-		BaseSubject(subject), customerMessageID(in.Originals, cust), ms(h.now), ms(h.now))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, StateReported, lower(cust.Address), cust.Name, org, lower(rep.Address), rep.Name,
+		h.d.st.sealString("incidents", "subject", id, BaseSubject(subject)), customerMessageID(in.Originals, cust), ms(h.now), ms(h.now))
 	if err != nil {
 		return 0, fmt.Errorf("opening an incident: %w", err)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, err
 	}
@@ -141,7 +144,7 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	if err := h.event(id, EventReported, fmt.Sprintf("forwarded %d message(s) from %s%s", added, custDesc, h.forwardDetail())); err != nil {
 		return 0, err
 	}
-	inc, err := loadIncident(h.ctx, h.tx, id)
+	inc, err := loadIncident(h.ctx, h.d.st, h.tx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -193,7 +196,7 @@ func (h *handling) addEvidence(inc *Incident, cust Person) (Disposition, error) 
 	if err != nil {
 		return 0, fmt.Errorf("updating %s: %w", inc.Ref(), err)
 	}
-	if inc, err = loadIncident(h.ctx, h.tx, inc.ID); err != nil {
+	if inc, err = loadIncident(h.ctx, h.d.st, h.tx, inc.ID); err != nil {
 		return 0, err
 	}
 	if newReporter {
@@ -460,14 +463,18 @@ const incidentColumns = `i.id, i.state, i.customer_address, i.customer_name, i.o
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanIncident(r scanner) (*Incident, error) {
+func scanIncident(s *Store, r scanner) (*Incident, error) {
 	var in Incident
 	var handed int
 	var created, updated, closed, severed, first, last sql.NullInt64
+	var subject []byte
 	err := r.Scan(&in.ID, &in.State, &in.Customer.Address, &in.Customer.Name, &in.Organisation,
-		&in.Reporter.Address, &in.Reporter.Name, &in.Lead.Address, &in.Lead.Name, &in.Subject,
+		&in.Reporter.Address, &in.Reporter.Name, &in.Lead.Address, &in.Lead.Name, &subject,
 		&in.CustomerMessageID, &handed, &created, &updated, &closed, &severed, &in.Messages, &first, &last)
 	if err != nil {
+		return nil, err
+	}
+	if in.Subject, err = s.openString("incidents", "subject", in.ID, subject); err != nil {
 		return nil, err
 	}
 	in.HandedOff = handed != 0
@@ -477,8 +484,8 @@ func scanIncident(r scanner) (*Incident, error) {
 }
 
 // loadIncident reads one incident.
-func loadIncident(ctx context.Context, q querier, id int64) (*Incident, error) {
-	in, err := scanIncident(q.QueryRowContext(ctx, "SELECT "+incidentColumns+" FROM incidents i WHERE i.id = ?", id))
+func loadIncident(ctx context.Context, s *Store, q querier, id int64) (*Incident, error) {
+	in, err := scanIncident(s, q.QueryRowContext(ctx, "SELECT "+incidentColumns+" FROM incidents i WHERE i.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s: %w", Ref(id), ErrNotFound)
 	}

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// canary are words no template, address or subject holds: they appear only
-// in what customers and teammates wrote (bodies, notes, raw messages).
-var canary = []string{"zorblaxian", "quibbleworth", "frindlepox", "snargleflap", "wumpuscrud"}
+// canary are words no template or address holds: they appear only in what
+// customers and teammates wrote (subjects, bodies, notes, raw messages).
+var canary = []string{"zorblaxian", "quibbleworth", "frindlepox", "snargleflap", "wumpuscrud", "grobbleneck"}
 
 // grepFiles returns the canary words found in the database file or its WAL.
 func grepFiles(t *testing.T, path string, words []string) []string {
@@ -41,7 +41,7 @@ func grepFiles(t *testing.T, path string, words []string) []string {
 func canaryFixture(t *testing.T) *fixture {
 	f := newFixture(t, func(c *Config) { c.Evidence = EvidenceInline })
 	for i, w := range canary {
-		in := f.forward(sam, abuse(jordan, "Invoice 4471", "You "+w+" people, I will "+canary[(i+1)%len(canary)]+" you.", f.clk.Now().Add(-time.Duration(i)*time.Minute)))
+		in := f.forward(sam, abuse(jordan, "Invoice 4471 "+canary[5], "You "+w+" people, I will "+canary[(i+1)%len(canary)]+" you.", f.clk.Now().Add(-time.Duration(i)*time.Minute)))
 		in.Note = "he called me a " + w
 		f.handle(in, Processed)
 	}
@@ -353,7 +353,7 @@ func TestRetentionPurgesFromTheFiles(t *testing.T) {
 	}
 	for q, want := range map[string]int{
 		"SELECT count(*) FROM evidence WHERE body != '' OR subject != ''":                0,
-		"SELECT count(*) FROM evidence WHERE sha256 != ''":                               6, // the fact, with its hash
+		"SELECT count(*) FROM evidence WHERE sha256 != ''":                               7, // the fact, with its hash
 		"SELECT count(*) FROM messages WHERE raw IS NOT NULL":                            0,
 		"SELECT count(*) FROM outbox WHERE incident_id = 1 AND length(mail) > 0":         0,
 		"SELECT count(*) FROM events WHERE incident_id = 1 AND kind = 'evidence_purged'": 1,

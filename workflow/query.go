@@ -18,7 +18,7 @@ func (s *Store) Incidents(ctx context.Context) ([]Incident, error) {
 	defer rows.Close()
 	var out []Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(s, rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: listing incidents: %w", err)
 		}
@@ -30,7 +30,7 @@ func (s *Store) Incidents(ctx context.Context) ([]Incident, error) {
 // Incident returns incident id with its audit trail, oldest event first.
 // A missing incident gives an error wrapping ErrNotFound.
 func (s *Store) Incident(ctx context.Context, id int64) (*Incident, []Event, error) {
-	in, err := loadIncident(ctx, s.db, id)
+	in, err := loadIncident(ctx, s, s.db, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}

@@ -53,19 +53,21 @@ type SealedColumn struct {
 	Table, Column string
 }
 
-// SealedColumns lists every column stored encrypted. Everything else (ids,
-// addresses, names, dates, states, Message-IDs, incident subjects, outbox
-// subjects, reasons) is in clear: threading, caps, the digest and the block
-// list need it. Adding a sealed column is adding a row here and sealing its
+// SealedColumns lists every column stored encrypted: everything a customer
+// or a teammate wrote. Everything else (ids, addresses, display names,
+// organisations, dates, states, Message-IDs, templates, reasons, SMTP
+// errors, SHA-256 sums, Authentication-Results) is in clear: threading,
+// caps, the digest and the block list need it. Adding a sealed column is adding a row here and sealing its
 // writes and reads (Store.seal, Store.open).
 var SealedColumns = []SealedColumn{
-	{"messages", "raw"},     // the whole message as received
-	{"messages", "subject"}, // its subject
-	{"evidence", "body"},    // the forwarded original's text
-	{"evidence", "subject"}, // and subject
-	{"events", "detail"},    // notes, reasons, reply text
-	{"outbox", "mail"},      // the rendered email (bodies, attachments)
-	{"outbox", "subject"},   // its subject (a receipt's names the command line)
+	{"messages", "raw"},      // the whole message as received
+	{"messages", "subject"},  // its subject
+	{"evidence", "body"},     // the forwarded original's text
+	{"evidence", "subject"},  // and subject
+	{"events", "detail"},     // notes, reasons, reply text
+	{"outbox", "mail"},       // the rendered email (bodies, attachments)
+	{"outbox", "subject"},    // its subject (a receipt's names the command line)
+	{"incidents", "subject"}, // the customer's subject
 }
 
 // NewKey returns a new random storage key, base64-encoded, as

@@ -1,8 +1,9 @@
 -- backstop schema, version 3: privacy at rest (encryption, retention,
 -- tamper-evident trail). Values of the sealed columns (workflow.SealedColumns:
 -- messages.raw, messages.subject, evidence.body, evidence.subject,
--- events.detail, outbox.mail) are AES-256-GCM sealed BLOBs from now on; a
--- database made before this version is sealed by the first start with a key.
+-- events.detail, outbox.mail, outbox.subject, incidents.subject) are
+-- AES-256-GCM sealed BLOBs from now on; a database made before this version
+-- is sealed by the first start with a key.
 
 -- Data keys, each wrapped (sealed) under a storage key. During a change of
 -- storage key a data key is wrapped under both.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,10 @@ import (
 // with the fields JSON-encoded as one array, detail in clear (so that a key
 // rotation leaves the chain as it is). Changing, removing or reordering an
 // event breaks the chain at that event; Verify names it.
+
+// shaMark precedes the SHA-256 of the forward in the detail of its
+// reported/evidence event.
+const shaMark = "; sha256 "
 
 // chainOf is the chain an event belongs to.
 func chainOf(incident int64) int64 { return incident }
@@ -173,11 +178,12 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 func (s *Store) Verify(ctx context.Context, fromID int64, evidence bool) (*VerifyReport, error) {
 	r := &VerifyReport{Heads: map[int64]string{}}
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		if err := s.verifyEvents(ctx, tx, fromID, r); err != nil {
+		recorded, err := s.verifyEvents(ctx, tx, fromID, r)
+		if err != nil {
 			return err
 		}
 		if evidence {
-			return s.verifyEvidence(ctx, tx, r)
+			return s.verifyEvidence(ctx, tx, r, recorded)
 		}
 		return nil
 	})
@@ -187,11 +193,21 @@ func (s *Store) Verify(ctx context.Context, fromID int64, evidence bool) (*Verif
 	return r, nil
 }
 
-func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *VerifyReport) error {
+// recordedSum is the SHA-256 a reported/evidence event recorded for the
+// forward it is about.
+type recordedSum struct {
+	event int64
+	sum   string
+}
+
+// verifyEvents checks the chains and returns, by "chain/Message-ID", the
+// SHA-256 the trail recorded for each forward.
+func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *VerifyReport) (map[string]recordedSum, error) {
+	recorded := map[string]recordedSum{}
 	anchors := map[int64]string{}
 	rows, err := tx.QueryContext(ctx, "SELECT chain, hash FROM chain_anchors")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for rows.Next() {
 		var c int64
@@ -202,7 +218,7 @@ func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *V
 	rows.Close()
 	rows, err = tx.QueryContext(ctx, "SELECT id, coalesce(incident_id, 0), at, actor, kind, detail, message_id, prev_hash, hash FROM events WHERE id >= ? ORDER BY id", fromID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type ev struct {
 		id, chain, at               int64
@@ -214,13 +230,13 @@ func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *V
 		var e ev
 		if err := rows.Scan(&e.id, &e.chain, &e.at, &e.actor, &e.kind, &e.detail, &e.mi, &e.prev, &e.hash); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		evs = append(evs, e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	heads := map[int64]string{}
 	for _, e := range evs {
@@ -233,7 +249,7 @@ func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *V
 				if errors.Is(err, sql.ErrNoRows) {
 					prev = anchors[e.chain]
 				} else if err != nil {
-					return err
+					return nil, err
 				}
 			} else {
 				prev = anchors[e.chain]
@@ -252,14 +268,19 @@ func (s *Store) verifyEvents(ctx context.Context, tx *sql.Tx, fromID int64, r *V
 			bad("its content does not match its hash (the event was altered)")
 		}
 		heads[e.chain] = e.hash
+		if err == nil && (e.kind == EventReported || e.kind == EventEvidence) {
+			if _, sum, ok := strings.Cut(string(detail), shaMark); ok {
+				recorded[strconv.FormatInt(e.chain, 10)+"/"+e.mi] = recordedSum{e.id, sum}
+			}
+		}
 	}
 	for c, h := range heads {
 		r.Heads[c] = h
 	}
-	return nil
+	return recorded, nil
 }
 
-func (s *Store) verifyEvidence(ctx context.Context, tx *sql.Tx, r *VerifyReport) error {
+func (s *Store) verifyEvidence(ctx context.Context, tx *sql.Tx, r *VerifyReport, recorded map[string]recordedSum) error {
 	check := func(table, column, query string, count *int) error {
 		rows, err := tx.QueryContext(ctx, query)
 		if err != nil {
@@ -269,25 +290,28 @@ func (s *Store) verifyEvidence(ctx context.Context, tx *sql.Tx, r *VerifyReport)
 		for rows.Next() {
 			var id int64
 			var v []byte
-			var sum string
-			if err := rows.Scan(&id, &v, &sum); err != nil {
+			var sum, key string
+			if err := rows.Scan(&id, &v, &sum, &key); err != nil {
 				return err
 			}
 			*count++
 			p, err := s.open(table, column, id, v)
+			rec, inTrail := recorded[key]
 			switch {
 			case err != nil:
 				r.Problems = append(r.Problems, Problem{Table: table, Row: id, What: column + " does not decrypt (altered, or moved from another row)"})
 			case sum != "" && digest(p) != sum:
 				r.Problems = append(r.Problems, Problem{Table: table, Row: id, What: column + " does not match its recorded SHA-256 " + sum})
+			case inTrail && rec.sum != digest(p):
+				r.Problems = append(r.Problems, Problem{Table: table, Row: id, What: fmt.Sprintf("%s does not match the SHA-256 the audit trail recorded for it (event #%d)", column, rec.event)})
 			}
 		}
 		return rows.Err()
 	}
-	if err := check("messages", "raw", "SELECT id, raw, sha256 FROM messages WHERE raw IS NOT NULL ORDER BY id", &r.Messages); err != nil {
+	if err := check("messages", "raw", "SELECT id, raw, sha256, coalesce(incident_id, 0) || '/' || message_id FROM messages WHERE raw IS NOT NULL ORDER BY id", &r.Messages); err != nil {
 		return err
 	}
-	return check("evidence", "body", "SELECT id, body, sha256 FROM evidence WHERE body != '' ORDER BY id", &r.Evidence)
+	return check("evidence", "body", "SELECT id, body, sha256, '' FROM evidence WHERE body != '' ORDER BY id", &r.Evidence)
 }
 
 // readTx runs f in a transaction it rolls back: a consistent read.

@@ -251,6 +251,12 @@ func (h *handling) forwardDetail() string {
 		b.WriteString("; parser warnings: ")
 		b.WriteString(strings.Join(h.in.Warnings, "; "))
 	}
+	if h.in.Raw != nil {
+		// The original's hash enters the hash-chained trail: Verify
+		// checks the stored message against it.
+		b.WriteString(shaMark)
+		b.WriteString(digest(h.in.Raw))
+	}
 	return b.String()
 }
 

@@ -272,13 +272,20 @@ func TestVerifyFindsTampering(t *testing.T) {
 		name   string
 		tamper string // SQL
 		want   string // in the first problem
+		fn     func(st *Store)
 	}{
-		{"event kind changed", "UPDATE events SET kind = 'note' WHERE id = 3", "event #3 (INC-1): its content does not match its hash"},
-		{"event removed", "DELETE FROM events WHERE id = 3", "event #4 (INC-1): its link to the previous event is broken"},
-		{"event detail swapped", "UPDATE events SET detail = (SELECT detail FROM events WHERE id = 2) WHERE id = 4", "event #4 (INC-1): its detail does not decrypt"},
-		{"evidence text moved to another row", "UPDATE evidence SET body = (SELECT body FROM evidence WHERE id = 1) WHERE id = 2", "evidence row #2: body does not decrypt"},
-		{"evidence hash changed", "UPDATE evidence SET sha256 = '00' WHERE id = 2", "evidence row #2: body does not match its recorded SHA-256"},
-		{"raw message hash changed", "UPDATE messages SET sha256 = 'ff' WHERE id = 1", "messages row #1: raw does not match"},
+		{"event kind changed", "UPDATE events SET kind = 'note' WHERE id = 3", "event #3 (INC-1): its content does not match its hash", nil},
+		{"event removed", "DELETE FROM events WHERE id = 3", "event #4 (INC-1): its link to the previous event is broken", nil},
+		{"event detail swapped", "UPDATE events SET detail = (SELECT detail FROM events WHERE id = 2) WHERE id = 4", "event #4 (INC-1): its detail does not decrypt", nil},
+		{"evidence text moved to another row", "UPDATE evidence SET body = (SELECT body FROM evidence WHERE id = 1) WHERE id = 2", "evidence row #2: body does not decrypt", nil},
+		{"evidence hash changed", "UPDATE evidence SET sha256 = '00' WHERE id = 2", "evidence row #2: body does not match its recorded SHA-256", nil},
+		{"raw message hash changed", "UPDATE messages SET sha256 = 'ff' WHERE id = 1", "messages row #1: raw does not match", nil},
+		{"raw message and its hash replaced, with the key", "", "messages row #2: raw does not match the SHA-256 the audit trail recorded for it", func(st *Store) {
+			fake := []byte("From: jordan@globex.example\r\n\r\nI was polite.\r\n")
+			if _, err := st.db.Exec("UPDATE messages SET raw = ?, sha256 = ? WHERE id = 2", st.seal("messages", "raw", 2, fake), digest(fake)); err != nil {
+				panic(err)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,7 +293,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 			if rep, err := f.st.Verify(ctx, 0, true); err != nil || !rep.OK() {
 				t.Fatalf("Verify before tampering: %v %v", err, rep.Problems)
 			}
-			if _, err := f.st.db.Exec(tt.tamper); err != nil {
+			if tt.fn != nil {
+				tt.fn(f.st)
+			} else if _, err := f.st.db.Exec(tt.tamper); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := f.st.Verify(ctx, 0, true)
@@ -467,5 +476,46 @@ func TestEncryptExistingDatabase(t *testing.T) {
 	defer st2.Close()
 	if st2.Encrypted() != nil {
 		t.Error("the second start encrypted again")
+	}
+}
+
+// TestLeastExposure: evidence goes to leads only, SHOW's answer only to the
+// lead who asked; the reporter never gets the abusive text back; notices
+// about quarantined mail carry none of its content.
+func TestLeastExposure(t *testing.T) {
+	f := canaryFixture(t)
+	holds := func(m *OutMail) string {
+		all := m.Subject + m.Text + m.HTML
+		for _, a := range m.Attachments {
+			all += string(a.Data)
+		}
+		for _, w := range canary {
+			if strings.Contains(all, w) {
+				return w
+			}
+		}
+		return ""
+	}
+	shows := 0
+	for _, r := range f.outbox() {
+		m := f.mail(r.ID)
+		w := holds(m)
+		switch {
+		case r.Recipient == sam.Address && w != "":
+			t.Errorf("the reporter's %s (outbox #%d) holds %q", r.Template, r.ID, w)
+		case r.Template == "quarantine_notice" && w != "":
+			t.Errorf("a quarantine notice holds %q", w)
+		case w != "" && r.Recipient != jane.Address && r.Recipient != omar.Address:
+			t.Errorf("%s to %s holds %q: evidence goes to leads only", r.Template, r.Recipient, w)
+		}
+		if r.Template == "lead_notice" && strings.Contains(m.Text, canary[0]) {
+			shows++
+			if r.Recipient != jane.Address {
+				t.Errorf("SHOW's answer went to %s, not the lead who asked", r.Recipient)
+			}
+		}
+	}
+	if shows != 1 {
+		t.Errorf("%d answers to SHOW, want 1", shows)
 	}
 }

@@ -73,6 +73,9 @@ func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	// Deleted content is overwritten, not left in free pages (retention).
 	q.Add("_pragma", "secure_delete(ON)")
+	// Sorts and temporary tables stay in memory: no temporary file ever
+	// holds a decrypted value (they are decrypted in Go anyway).
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: filename}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)

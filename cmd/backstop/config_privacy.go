@@ -64,6 +64,10 @@ func (c *Config) validatePrivacy(bad func(key, format string, args ...any), gete
 			bad(key, "cannot be read: %v; it must hold the storage key that encrypts the database; %s", err, storageKeyHelp)
 			return
 		}
+		if fi, err := os.Stat(s.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			bad(key, "%s has mode %v: others may read the key that decrypts the database; chmod 600 %s", s.KeyFile, fi.Mode().Perm(), s.KeyFile)
+			return
+		}
 		text = string(b)
 	default:
 		bad("storage.key_file", "is required (or storage.key_env): the database is encrypted with a storage key of 32 random bytes, base64, kept out of this file; %s", storageKeyHelp)

@@ -13,17 +13,24 @@ import (
 const verifyTail = 1000
 
 // checkStoreAtStart says, once, that a database made before encryption was
-// encrypted, and refuses to serve on an audit trail whose tail is broken.
+// encrypted, and verifies the tail of the audit trail. A broken trail is
+// logged as an error naming the first broken link, and serving goes on:
+// the escalations mailbox must not go unwatched because someone altered
+// the record (`backstop verify` reports it in full and exits 1).
 func checkStoreAtStart(ctx context.Context, st *workflow.Store, log *slog.Logger) error {
 	if enc := st.Encrypted(); enc != nil {
 		log.Info("database encrypted at rest: the values stored in clear by an earlier backstop are now sealed",
 			"values", enc.Resealed, "data_key", enc.Key, "db", st.Path())
 	}
 	rep, err := st.VerifyTail(ctx, verifyTail)
-	if err != nil {
+	switch {
+	case rep != nil && !rep.OK():
+		log.Error("AUDIT TRAIL ALTERED: "+err.Error(), "first_broken", rep.Problems[0].String(), "problems", len(rep.Problems))
+	case err != nil:
 		return err
+	default:
+		log.Info("audit trail verified", "latest_events", rep.Events)
 	}
-	log.Debug("audit trail tail verified", "events", rep.Events)
 	return nil
 }
 

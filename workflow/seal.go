@@ -326,7 +326,7 @@ func (s *Store) openString(table, column string, row int64, v []byte) (string, e
 func nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
-		coalesce((SELECT max(id) FROM `+table+`), 0)) + 1`, table).Scan(&id)
+		coalesce((SELECT id FROM `+table+` ORDER BY id DESC LIMIT 1), 0)) + 1`, table).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: next %s id: %w", table, err)
 	}

@@ -27,6 +27,11 @@ import (
 // reported/evidence event.
 const shaMark = "; sha256 "
 
+const (
+	headQuery     = "SELECT hash FROM events WHERE incident_id = ? ORDER BY id DESC LIMIT 1"
+	headNullQuery = "SELECT hash FROM events WHERE incident_id IS NULL ORDER BY id DESC LIMIT 1"
+)
+
 // chainOf is the chain an event belongs to.
 func chainOf(incident int64) int64 { return incident }
 
@@ -39,13 +44,13 @@ func eventHash(prev string, id, chain int64, at int64, actor, kind, detail, mess
 
 // chainHead returns the hash of the last event of a chain: "" for an empty
 // chain, or its anchor when retention removed all of it.
-func chainHead(ctx context.Context, q querier, chain int64) (string, error) {
+func (s *Store) chainHead(ctx context.Context, q querier, chain int64) (string, error) {
 	var h string
 	var err error
 	if chain == 0 {
-		err = q.QueryRowContext(ctx, "SELECT hash FROM events WHERE incident_id IS NULL ORDER BY id DESC LIMIT 1").Scan(&h)
+		err = s.query(ctx, q, headNullQuery).Scan(&h)
 	} else {
-		err = q.QueryRowContext(ctx, "SELECT hash FROM events WHERE incident_id = ? ORDER BY id DESC LIMIT 1", chain).Scan(&h)
+		err = s.query(ctx, q, headQuery, chain).Scan(&h)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		err = q.QueryRowContext(ctx, "SELECT hash FROM chain_anchors WHERE chain = ?", chain).Scan(&h)
@@ -62,12 +67,12 @@ func chainHead(ctx context.Context, q querier, chain int64) (string, error) {
 // appendEvent is the one way an event enters the audit trail: it chains
 // it to the previous event of its incident and seals its detail.
 func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at time.Time, actor, kind, detail, messageID string) error {
-	id, err := nextID(ctx, tx, "events")
+	id, err := s.nextID(ctx, tx, "events")
 	if err != nil {
 		return err
 	}
 	chain := chainOf(incident)
-	prev, err := chainHead(ctx, tx, chain)
+	prev, err := s.chainHead(ctx, tx, chain)
 	if err != nil {
 		return err
 	}

@@ -278,7 +278,7 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 	if size == 0 {
 		size = int64(len(in.Raw))
 	}
-	id, err := nextID(h.ctx, h.tx, "messages")
+	id, err := h.d.st.nextID(h.ctx, h.tx, "messages")
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	}
 	rep := h.reporter()
 	org := organisationOf(cust.Address, h.d.cfg.FreeMailDomains)
-	id, err := nextID(h.ctx, h.tx, "incidents")
+	id, err := h.d.st.nextID(h.ctx, h.tx, "incidents")
 	if err != nil {
 		return 0, err
 	}
@@ -280,7 +280,7 @@ func (h *handling) addOriginals(incident int64) (added, known int, err error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, 0, fmt.Errorf("checking evidence: %w", err)
 		}
-		id, err := nextID(h.ctx, h.tx, "evidence")
+		id, err := h.d.st.nextID(h.ctx, h.tx, "evidence")
 		if err != nil {
 			return 0, 0, err
 		}

@@ -177,7 +177,7 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 	}
 	envelope := strings.TrimSpace(d.cfg.EnvelopeSender)
 	tagged := envelope == "" || strings.EqualFold(envelope, d.cfg.Escalations)
-	id, err := nextID(ctx, tx, "outbox")
+	id, err := d.st.nextID(ctx, tx, "outbox")
 	if err != nil {
 		return 0, "", err
 	}

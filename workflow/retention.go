@@ -184,7 +184,7 @@ func (s *Store) purgeEvidence(ctx context.Context, tx *sql.Tx, id int64, now tim
 }
 
 func (s *Store) purgeIncident(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
-	head, err := chainHead(ctx, tx, id)
+	head, err := s.chainHead(ctx, tx, id)
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,20 @@ func unwrap(master cipher.AEAD, id string, w []byte) ([]byte, error) {
 // load reads the data keys wrapped under the storage key and the current
 // one. It unwraps only keys it does not know yet.
 func (k *keyring) load(ctx context.Context, q querier) error {
-	rows, err := q.QueryContext(ctx, "SELECT id, wrapped, current FROM seal_keys WHERE master = ?", k.masterID)
+	return k.loadFrom(q.QueryContext(ctx, keysQuery, k.masterID))
+}
+
+const keysQuery = "SELECT id, wrapped, current FROM seal_keys WHERE master = ?"
+
+// loadKeys is keyring.load through the prepared statement.
+func (s *Store) loadKeys(ctx context.Context, tx *sql.Tx) error {
+	if st := s.stmts[keysQuery]; st != nil {
+		return s.keys.loadFrom(tx.StmtContext(ctx, st).QueryContext(ctx, s.keys.masterID))
+	}
+	return s.keys.load(ctx, tx)
+}
+
+func (k *keyring) loadFrom(rows *sql.Rows, err error) error {
 	if err != nil {
 		return fmt.Errorf("store: reading the data keys: %w", err)
 	}
@@ -323,14 +336,52 @@ func (s *Store) openString(table, column string, row int64, v []byte) (string, e
 // nextID returns the id the next row inserted into table will get (the
 // tables use AUTOINCREMENT), so that a value can be sealed with its row id
 // before the INSERT. Inside a write transaction nobody else can insert.
-func nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
+func (s *Store) nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
-		coalesce((SELECT id FROM `+table+` ORDER BY id DESC LIMIT 1), 0)) + 1`, table).Scan(&id)
+	err := s.query(ctx, tx, nextIDQuery(table), table).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: next %s id: %w", table, err)
 	}
 	return id, nil
+}
+
+func nextIDQuery(table string) string {
+	return `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
+		coalesce((SELECT id FROM ` + table + ` ORDER BY id DESC LIMIT 1), 0)) + 1`
+}
+
+// hotQueries are prepared once at Open (see Store.query).
+func hotQueries() []string {
+	qs := []string{keysQuery, headQuery, headNullQuery}
+	for _, t := range []string{"messages", "evidence", "events", "outbox", "incidents"} {
+		qs = append(qs, nextIDQuery(t))
+	}
+	return qs
+}
+
+// prepare prepares the hot queries; it runs at Open, outside any
+// transaction (the one connection would be busy inside one).
+func (s *Store) prepare(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotQueries() {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("store: preparing %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// query runs one of the hot queries in tx (prepared when Open prepared
+// it, else as it is).
+func (s *Store) query(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	if st := s.stmts[query]; st != nil {
+		if tx, ok := q.(*sql.Tx); ok {
+			return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		}
+	}
+	return q.QueryRowContext(ctx, query, args...)
 }
 
 // setupKeys checks the storage key against the database before anything
@@ -588,6 +639,9 @@ func digest(b []byte) string {
 // any sealing pass left unfinished.
 func (s *Store) setupPrivacy(ctx context.Context) error {
 	s.hasKeyTable = true
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
 	migrating, err := s.setupKeys(ctx)
 	if err != nil {
 		return err

@@ -34,6 +34,9 @@ type Store struct {
 	// afterBatch, when set, runs after each committed batch of a sealing
 	// pass (tests interrupt a rotation with it).
 	afterBatch func()
+	// stmts are the statements of the privacy layer (ids, chain heads,
+	// keys), prepared once at Open: they run on every insert.
+	stmts map[string]*sql.Stmt
 	// hasKeyTable is set once the schema has seal_keys.
 	hasKeyTable bool
 	// encrypted is what this Open did to a database made before encryption.
@@ -113,7 +116,12 @@ func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // Path returns the database file name.
 func (s *Store) Path() string { return s.path }
@@ -207,7 +215,7 @@ func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	// Another process (backstop rotate-key) may have made a new data key
 	// current: seal under it from now on.
 	if s.keys != nil && s.hasKeyTable {
-		if err := s.keys.load(ctx, tx); err != nil {
+		if err := s.loadKeys(ctx, tx); err != nil {
 			tx.Rollback()
 			return err
 		}

@@ -136,7 +136,7 @@ func parseDisposition(s string) (Disposition, error) {
 // Incident states (the names the templates know). An incident is open
 // until it is resolved or closed; a severed incident is still open for new
 // evidence. Incidents open as reported; the lead commands move them on
-// (see the state table in commands.go).
+// (see the command table in commandtable.go).
 const (
 	StateReported     = "reported"
 	StateAcknowledged = "acknowledged"

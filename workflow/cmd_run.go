@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,6 +82,15 @@ func (h *handling) roleOf(inc *Incident) (role, error) {
 // answered by a receipt.
 func (h *handling) runCommands(inc *Incident, cmds []Command, more bool) error {
 	who := h.senderPerson()
+	if who.Name == "" && h.sender != "" {
+		// A teammate whose reply carries no display name is known from
+		// the incidents they reported: greet them by name.
+		err := h.tx.QueryRowContext(h.ctx, `SELECT reporter_name FROM incidents WHERE reporter_address = ? AND reporter_name != ''
+			ORDER BY id DESC LIMIT 1`, h.sender).Scan(&who.Name)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("looking up the sender's name: %w", err)
+		}
+	}
 	r0, err := h.roleOf(inc)
 	if err != nil {
 		return err
@@ -114,7 +124,12 @@ func (h *handling) runCommands(inc *Incident, cmds []Command, more bool) error {
 func (r *cmdRun) run() (outcome, error) {
 	c := r.cmd
 	if c.Verb == "" {
-		return outcome{result: outcomeUnknown}, nil
+		o := outcome{result: outcomeUnknown}
+		if c.Lookalike != "" {
+			o.detail = fmt.Sprintf("%q is not %s: it is written with letters that are not plain ASCII (%s), so nothing was done. Commands are read only when written in plain letters; type the command again rather than paste it.",
+				c.Word, c.Lookalike, nonASCII(c.Word))
+		}
+		return o, nil
 	}
 	if !mayUse(r.role, c.Verb) {
 		return r.roleRefusal(), nil
@@ -166,6 +181,12 @@ func (r *cmdRun) finish(o outcome) error {
 	case outcomeRefused:
 		if err := h.event(r.incID(), EventRefused, r.cmd.Line+": refused: "+o.detail); err != nil {
 			return err
+		}
+	case outcomeUnknown:
+		if r.cmd.Lookalike != "" {
+			if err := h.event(r.incID(), EventRefused, r.cmd.Line+": refused: "+o.detail); err != nil {
+				return err
+			}
 		}
 	}
 	if o.replied {
@@ -391,4 +412,50 @@ func (r *cmdRun) setLead(p Person) error {
 // pendingCustomer lists customer emails not yet handed to the mail server.
 func (h *handling) pendingCustomer(incident int64) ([]*outRow, error) {
 	return h.outRows("incident_id = ? AND customer = 1 AND state IN (?, ?, ?, ?)", incident, OutHeld, OutQueued, OutAwaitingApproval, OutSending)
+}
+
+// nonASCII lists the letters of s that are not ASCII, as U+XXXX.
+func nonASCII(s string) string {
+	var out []string
+	for _, r := range s {
+		if r >= utf8.RuneSelf {
+			out = append(out, fmt.Sprintf("%c U+%04X", r, r))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// commandWords is the commands of a reply as a comparable list
+// ("SEVER, NOTE"), "none" when it carries none.
+func commandWords(cmds []Command) string {
+	var w []string
+	for _, c := range cmds {
+		switch {
+		case c.Verb != "":
+			w = append(w, c.Verb)
+		case c.Lookalike != "":
+			w = append(w, c.Word)
+		}
+	}
+	if len(w) == 0 {
+		return "none"
+	}
+	return strings.Join(w, ", ")
+}
+
+// refuseAll refuses a reply's commands as a whole, with one receipt.
+func (h *handling) refuseAll(inc *Incident, cmds []Command, why string) error {
+	var lines []string
+	for _, c := range cmds {
+		if c.Verb != "" || c.Lookalike != "" {
+			lines = append(lines, c.Line)
+		}
+	}
+	who := h.senderPerson()
+	rl, err := h.roleOf(inc)
+	if err != nil {
+		return err
+	}
+	r := &cmdRun{h: h, inc: inc, who: who, role: rl, cmd: Command{Line: clip(strings.Join(lines, " / "))}}
+	return r.finish(refused("%s", why))
 }

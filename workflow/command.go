@@ -1,9 +1,12 @@
 package workflow
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Command verbs, as leads and reporters write them (any case).
@@ -32,6 +35,11 @@ type Command struct {
 	Word string // the word as written
 	Args string // the rest of the line, trimmed
 	Line string // the line as read, trimmed and at most maxCommandLine bytes
+	// Lookalike is the command a word written with non-ASCII letters
+	// reads as once normalised and case-folded ("ſever" → SEVER). Such a
+	// word is never carried out (Verb is ""): it is refused with a
+	// receipt that says why.
+	Lookalike string
 }
 
 // MaxCommands is how many commands one reply may carry; the rest are
@@ -60,7 +68,9 @@ func ParseCommands(text string) (cmds []Command, more bool) {
 		}
 		c, ok := parseCommandLine(line)
 		if !ok {
-			if len(cmds) == 0 {
+			if c.Lookalike != "" && len(cmds) < MaxCommands {
+				cmds = append(cmds, c)
+			} else if len(cmds) == 0 {
 				cmds = append(cmds, Command{Line: clip(line)})
 			}
 			break
@@ -87,7 +97,7 @@ func parseCommandLine(line string) (Command, bool) {
 	}
 	verb, ok := lookupVerb(w)
 	if !ok {
-		return Command{}, false
+		return Command{Word: w, Line: clip(line), Lookalike: lookalikeVerb(w)}, false
 	}
 	spec := specOf(verb)
 	if rest != "" && !spec.args {
@@ -114,4 +124,53 @@ func clip(s string) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// lookupVerb finds the command a word names. Only words written in ASCII
+// are commands: Unicode case folding maps other letters to ASCII ones (ſ,
+// U+017F, upper-cases to S; the Kelvin sign K to K), so that a word a
+// person reads as something else could otherwise be carried out.
+func lookupVerb(word string) (string, bool) {
+	for i := 0; i < len(word); i++ {
+		if word[i] >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	up := strings.ToUpper(word)
+	for _, c := range commandTable {
+		if up == c.Verb || slices.Contains(c.Aliases, up) {
+			return c.Verb, true
+		}
+	}
+	return "", false
+}
+
+// lookalikeVerb returns the command a non-ASCII word reads as after NFKC
+// normalisation (UAX #15) and Unicode case mapping, without invisible
+// format characters, or "" when it reads as none.
+func lookalikeVerb(word string) string {
+	ascii := true
+	for i := 0; i < len(word); i++ {
+		if word[i] >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if ascii {
+		return ""
+	}
+	w := strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return r
+	}, norm.NFKD.String(word))
+	for _, cand := range []string{strings.ToUpper(norm.NFKC.String(word)), strings.ToUpper(w), strings.ToUpper(strings.ToLower(w))} {
+		up := cand
+		for _, c := range commandTable {
+			if up == c.Verb || slices.Contains(c.Aliases, up) {
+				return c.Verb
+			}
+		}
+	}
+	return ""
 }

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"slices"
-	"strings"
 )
 
 // Role of a command's sender on an incident.
@@ -193,16 +192,6 @@ func NextState(verb, state string) (string, bool) {
 	}
 	next, ok := spec.moves[state]
 	return next, ok
-}
-
-func lookupVerb(word string) (string, bool) {
-	up := strings.ToUpper(word)
-	for _, c := range commandTable {
-		if up == c.Verb || slices.Contains(c.Aliases, up) {
-			return c.Verb, true
-		}
-	}
-	return "", false
 }
 
 func lookupSpec(verb string) (*commandSpec, bool) {

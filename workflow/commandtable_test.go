@@ -110,3 +110,31 @@ func TestCommandTable(t *testing.T) {
 		}
 	}
 }
+
+// TestLookalikeWords: only ASCII words are commands; a word that folds to
+// one is refused, never carried out.
+func TestLookalikeWords(t *testing.T) {
+	tests := []struct {
+		line, verb, lookalike string
+	}{
+		{"SEVER", CmdSever, ""},
+		{"sever", CmdSever, ""},
+		{"ſever", "", CmdSever},       // U+017F LATIN SMALL LETTER LONG S
+		{"ＳＥＶＥＲ", "", CmdSever},       // fullwidth
+		{"sévér", "", CmdSever},       // accents
+		{"SE\u200bVER", "", CmdSever}, // a zero-width space inside
+		{"\u212aill", "", ""},         // Kelvin sign: no command
+		{"ЅЕVЕR", "", ""},             // Cyrillic look-alikes: not a command at all
+		{"cloſe", "", CmdClose},       // long s again
+		{"Thanks, looking", "", ""},
+	}
+	for _, tt := range tests {
+		cmds, _ := ParseCommands(tt.line)
+		if len(cmds) != 1 {
+			t.Fatalf("ParseCommands(%q) = %d commands", tt.line, len(cmds))
+		}
+		if c := cmds[0]; c.Verb != tt.verb || c.Lookalike != tt.lookalike {
+			t.Errorf("ParseCommands(%q) = verb %q lookalike %q; want %q, %q", tt.line, c.Verb, c.Lookalike, tt.verb, tt.lookalike)
+		}
+	}
+}

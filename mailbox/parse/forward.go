@@ -38,6 +38,12 @@ func splitLines(text string) []textLine {
 		if depth > 0 {
 			content = strings.TrimPrefix(content, " ")
 		}
+		if pieces := unsquashBlock(content); pieces != nil {
+			for _, p := range pieces {
+				out = append(out, textLine{depth: depth, text: p})
+			}
+			continue
+		}
 		out = append(out, textLine{depth: depth, text: content})
 	}
 	return out
@@ -148,6 +154,15 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 				j++
 				continue
 			}
+			// A subject wrapped onto an unindented line: the line after
+			// it ends the block (a blank line) or is the next field.
+			if last == fieldSubject && utf8.RuneCountInString(lines[j-1].text) >= minWrappedLine &&
+				wrappedFieldEnds(lines, j+1, hb.depth) && !parseSeparator(l.text).ok {
+				hb.values[last] += " " + strings.TrimSpace(l.text)
+				last = fieldNone
+				j++
+				continue
+			}
 			break
 		}
 		if _, seen := hb.values[f]; seen && f != fieldOther {
@@ -180,6 +195,21 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 	hb.end = j
 	hb.english = english*2 >= distinct
 	return hb, true
+}
+
+// minWrappedLine is the length from which a line may have been wrapped by
+// the client that wrote it (plain-text mail is wrapped at 72 to 78
+// characters; a long word may move the break earlier).
+const minWrappedLine = 60
+
+// wrappedFieldEnds reports whether line i ends a header block at the given
+// depth (end of text, a blank line, another depth) or starts a field.
+func wrappedFieldEnds(lines []textLine, i, depth int) bool {
+	if i >= len(lines) || lines[i].depth != depth || isBlank(lines[i].text) {
+		return true
+	}
+	f, _, ok := parseLabelLine(lines[i].text)
+	return ok && f != fieldOther
 }
 
 var englishLabelRe = regexp.MustCompile(`(?i)^\s*[*_]*(from|sent|date|to|cc|subject)[*_]*\s*:`)
@@ -658,13 +688,41 @@ func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOrigin
 	th.originals = make([]Original, 0, len(bounds))
 	for k, b := range bounds {
 		o := b.orig
-		o.Body = joinTrimmed(segs[k+1].lines)
+		o.Body = joinTrimmed(dedent(segs[k+1].lines))
 		th.originals = append(th.originals, o)
 	}
 	if len(bounds) > 0 {
 		th.first = &bounds[0]
 	}
 	return th
+}
+
+// dedent removes the indentation common to every non-blank line: Yahoo
+// indents quoted messages by a space in plain text.
+func dedent(lines []string) []string {
+	min := -1
+	for _, l := range lines {
+		if isBlank(l) {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " "))
+		if min < 0 || n < min {
+			min = n
+		}
+		if min == 0 {
+			return lines
+		}
+	}
+	if min <= 0 {
+		return lines
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if !isBlank(l) {
+			out[i] = l[min:]
+		}
+	}
+	return out
 }
 
 // joinTrimmed joins lines, dropping leading and trailing blank lines and

@@ -529,6 +529,11 @@ func (p *parser) analyseTop(pm *parsed) {
 	}
 	if forward {
 		m.Note = stripSignature(th.lead)
+		if len(th.originals) > 0 && th.originals[0].Subject == "" && !th.first.fromBlock {
+			// A forward written as a reply ("On …, X wrote:" under
+			// "FW: …"): the original's subject is the forward's own.
+			th.originals[0].Subject = baseSubject(m.Subject)
+		}
 		m.Originals = append(m.Originals, th.originals...)
 		if th.truncated {
 			p.warn("more than %d forwarded messages: the rest are not extracted", max)

@@ -307,22 +307,30 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		return quoteHeader{}, false
 	}
 	joined := ""
-	for k := 0; k < 3 && i+k < len(lines); k++ {
+	for k := 0; k < maxQuoteHeaderLines && i+k < len(lines); k++ {
 		l := lines[i+k]
-		if l.depth != d || isBlank(l.text) {
+		text := l.text
+		if l.depth == d+1 && k > 0 && addressTailRe.MatchString(joined) && findQuoteVerb(text) != nil && endsWithColon(text) {
+			// "> wrote:": the ">" closing a wrapped address, read as a
+			// quote mark.
+			text = ">" + text
+		} else if l.depth != d || isBlank(text) {
 			break
 		}
 		if k > 0 {
 			joined += " "
 		}
-		joined += strings.TrimSpace(cleanSpaces(l.text))
+		joined += strings.TrimSpace(cleanSpaces(text))
 		if len(joined) > 400 {
 			break
 		}
 		t := joined
+		if k > 0 {
+			t = wrappedAddressRe.ReplaceAllString(t, "$1")
+		}
 		core := strings.Trim(t, decorChars+" ")
 		decorated := len(core) < len(t) && strings.ContainsAny(t[:1], "-=")
-		colon := endsWithColon(core)
+		colon := endsWithColon(core) && !strings.HasSuffix(strings.ToLower(core), "mailto:")
 		if !colon && !decorated {
 			continue
 		}
@@ -338,6 +346,18 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 			ok = true
 		case colon && (deeper || afterSeparator) && (emailRe.MatchString(core) || dateishRe.MatchString(core)) && len(core) < 300:
 			ok = true
+		case decorated && !colon && verb != nil && endsDecorated(t) && len(core) < 120:
+			// "---- Name wrote ----" (Android mail apps): a name and a
+			// verb between rules.
+			ok = true
+		}
+		if ok && k > 0 && !opensAttribution(lines[i].text) {
+			// A line that cannot start an attribution (no date, no
+			// address, no leading "On") is its writer's own when the
+			// lines below it are an attribution by themselves.
+			if _, below := findQuoteHeaderIn(lines, i+1, afterSeparator); below {
+				return quoteHeader{}, false
+			}
 		}
 		if !ok {
 			if colon {
@@ -359,6 +379,34 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		return qh, true
 	}
 	return quoteHeader{}, false
+}
+
+// maxQuoteHeaderLines is how many lines a wrapped quote header may take
+// ("<" and "mailto:" wrapped onto lines of their own by a relay).
+const maxQuoteHeaderLines = 6
+
+// wrappedAddressRe matches the spaces that joining wrapped lines puts
+// inside "< mailto: a@b >".
+var wrappedAddressRe = regexp.MustCompile(`(?i)(<|\bmailto:)\s+|\s+(>)`)
+
+// addressTailRe matches text that ends in an address whose ">" is still
+// to come.
+var addressTailRe = regexp.MustCompile(`<\s*(?:mailto:\s*)?[^<>\s]+@[^<>\s]+$`)
+
+// endsDecorated reports whether a line ends with a rule of dashes or
+// equals signs, as it starts.
+func endsDecorated(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasSuffix(s, "--") || strings.HasSuffix(s, "==")
+}
+
+// opensAttribution reports whether a line can be the first line of a
+// quote header: it starts with "On", "Am", "Le"…, or holds a date, a time
+// or an address.
+func opensAttribution(s string) bool {
+	s = cleanSpaces(s)
+	return quoteHeaderLead.MatchString(s) || dateishRe.MatchString(s) || anyTimeRe.MatchString(s) ||
+		strings.ContainsAny(s, "<@(") || parseSeparator(s).ok
 }
 
 // nextContentDepth returns the quote level and index of the first non-blank

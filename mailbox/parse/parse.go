@@ -130,6 +130,7 @@ type parsed struct {
 	plain    []string // inline text/plain parts
 	html     []string // inline text/html parts
 	attached []*parsed
+	raw      []byte // the raw bytes of an attached message (up to MaxTextBytes)
 	report   string // report-type of a top-level multipart/report
 	dsn      []DeliveryStatus
 	reportID string // Message-ID of the message a report returns
@@ -156,6 +157,11 @@ func newMessage() *Message {
 func (p *parser) readMessage(r io.Reader, depth int) *parsed {
 	br := bufio.NewReader(r)
 	hr := readHeader(br, p.lim.MaxHeaderBytes, maxHeaderLine)
+	return p.messageFrom(hr, depth)
+}
+
+// messageFrom reads the body of a message whose header has been read.
+func (p *parser) messageFrom(hr headerResult, depth int) *parsed {
 	for _, w := range hr.warnings {
 		p.warn("%s", w)
 	}
@@ -188,9 +194,13 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 		}
 		boundary := params["boundary"]
 		if boundary == "" {
-			p.warn("%s part without a boundary: read as text", mt)
-			p.readText(body, "text/plain", params, pm)
-			return
+			body, boundary = guessBoundary(body)
+			if boundary == "" {
+				p.warn("%s part without a boundary: read as text", mt)
+				p.readText(body, "text/plain", params, pm)
+				return
+			}
+			p.warn("%s part without a boundary: read with the boundary %q found in it", mt, boundary)
 		}
 		if mt == "multipart/report" {
 			pm.report = strings.ToLower(params["report-type"])
@@ -300,8 +310,18 @@ func (p *parser) readAttachedMessage(r io.Reader, mt, filename string, depth int
 		pm.msg.Attachments = append(pm.msg.Attachments, Attachment{Filename: filename, ContentType: mt, Size: cr.n})
 		return
 	}
-	sub := p.readMessage(cr, depth+1)
-	io.Copy(io.Discard, cr)
+	raw := &rawCapture{r: cr, max: int(p.lim.MaxTextBytes)}
+	var in io.Reader = raw
+	if b64, ok := p.undeclaredBase64(raw, filename); ok {
+		p.warn("attached message %q is in base64 but its part does not say so: decoded as base64", filename)
+		capture := &rawCapture{r: b64, max: int(p.lim.MaxTextBytes)}
+		raw, in = capture, capture
+	} else {
+		in = b64
+	}
+	sub := p.readMessage(in, depth+1)
+	io.Copy(io.Discard, in)
+	sub.raw = raw.buf.Bytes()
 	if sub.noHeader {
 		p.warn("attachment %q is not a mail message", filename)
 	} else {
@@ -471,7 +491,16 @@ func location(m *Message) *time.Location {
 }
 
 // plainText is the text of a parsed message's inline text/plain parts.
-func (pm *parsed) plainText() string { return strings.TrimSpace(strings.Join(pm.plain, "\n")) }
+func (pm *parsed) plainText() string {
+	return strings.TrimSpace(removeInvisible(strings.Join(pm.plain, "\n")))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown sender"
+	}
+	return s
+}
 
 // htmlText is the text of its inline text/html parts, converted.
 func (pm *parsed) htmlText() string {
@@ -482,7 +511,7 @@ func (pm *parsed) htmlText() string {
 	for _, h := range pm.html {
 		parts = append(parts, HTMLToText(h))
 	}
-	return strings.TrimSpace(strings.Join(parts, "\n\n"))
+	return strings.TrimSpace(removeInvisible(strings.Join(parts, "\n\n")))
 }
 
 // analyseTop decides the kind of the top-level message and fills its note,
@@ -493,7 +522,7 @@ func (p *parser) analyseTop(pm *parsed) {
 	loc := location(m)
 	max := p.lim.MaxOriginals
 
-	text := pm.plainText()
+	text := p.unwrapEncapsulated(pm.plainText(), pm.depth)
 	htmlText := ""
 	if text == "" {
 		text = pm.htmlText()
@@ -547,6 +576,7 @@ func (p *parser) analyseTop(pm *parsed) {
 			m.Originals = p.appendAttached(m.Originals, sub)
 		}
 	}
+	readableBodies(m.Originals)
 	m.ReplyText = ExtractReply(text)
 	settleAmbiguousDates(m.Originals, m.Date)
 
@@ -610,7 +640,7 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 	o.Date = sm.Date
 	o.DateRaw = toUTF8(strings.TrimSpace(sub.header.Get("Date")))
 	o.MessageID = sm.MessageID
-	text := sub.plainText()
+	text := p.unwrapEncapsulated(sub.plainText(), sub.depth)
 	if text == "" {
 		text = sub.htmlText()
 	}
@@ -619,6 +649,14 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 		p.warn("more than %d forwarded messages: the rest are not extracted", p.lim.MaxOriginals)
 	}
 	o.Body = th.lead
+	if strings.TrimSpace(text) == "" && len(sub.attached) == 0 && len(sm.Attachments) == 0 {
+		// Evidence is never emptier than the message: a body that
+		// decodes to nothing while its part has bytes is kept raw.
+		if raw := rawBody(sub.raw); raw != "" {
+			o.Body = raw
+			p.warn("the text of the attached message from %s could not be read: its raw part is kept as evidence", orUnknown(o.From.Address))
+		}
+	}
 	list = append(list, o)
 	list = append(list, th.originals...)
 	for _, a := range sub.attached {

@@ -98,6 +98,9 @@ func isFooter(s string) bool {
 // <addr> wrote:" in any language.
 func looksLikeAttribution(lines []textLine, i int) bool {
 	t := strings.TrimSpace(cleanSpaces(lines[i].text))
+	if !opensAttribution(t) {
+		return false
+	}
 	if !endsWithColon(t) && i+1 < len(lines) && lines[i+1].depth == lines[i].depth {
 		t += " " + strings.TrimSpace(cleanSpaces(lines[i+1].text))
 	}

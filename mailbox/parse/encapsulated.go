@@ -121,6 +121,7 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 		}
 		n++
 		changed = true
+		p.note("the message at text line %d (below %q) carries its own raw header: read as a message (RFC 934 encapsulation or a copied header) and written back as a header block", len(out)+2, strings.TrimSpace(l))
 		out = append(out, l)
 		out = append(out, p.readEncapsulated(body, hdrEnd-j, depth+1))
 		if end < len(lines) {

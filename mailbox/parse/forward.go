@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -13,13 +14,14 @@ import (
 type textLine struct {
 	depth int
 	text  string
+	n     int // line number in the text, from 1 (the pieces of a one-line header block share it)
 }
 
 // splitLines cuts text into lines and reads their quote level.
 func splitLines(text string) []textLine {
 	raw := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	out := make([]textLine, 0, len(raw))
-	for _, l := range raw {
+	for n, l := range raw {
 		l = strings.TrimRight(l, " \t\r\u00a0")
 		depth, i := 0, 0
 		for i < len(l) {
@@ -40,11 +42,11 @@ func splitLines(text string) []textLine {
 		}
 		if pieces := unsquashBlock(content); pieces != nil {
 			for _, p := range pieces {
-				out = append(out, textLine{depth: depth, text: p})
+				out = append(out, textLine{depth: depth, text: p, n: n + 1})
 			}
 			continue
 		}
-		out = append(out, textLine{depth: depth, text: content})
+		out = append(out, textLine{depth: depth, text: content, n: n + 1})
 	}
 	return out
 }
@@ -571,6 +573,7 @@ type boundary struct {
 	fromBlock  bool // a header block (rather than an attribution)
 	forward    bool // preceded by a separator that says "forwarded"
 	phrase     bool // preceded by a separator with words
+	rule       string
 }
 
 // findBoundary reports the forwarded header block (with the separator
@@ -597,13 +600,16 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 	}
 	if j < len(lines) {
 		hb, ok := findHeaderBlock(lines, j)
+		generic := false
 		if !ok && j != i {
 			// Below a separator, a header block in a language the
 			// tables lack.
 			hb, ok = findGenericHeaderBlock(lines, j)
+			generic = ok
 		}
 		if ok {
 			b.fromBlock = true
+			b.rule = blockRule(lines, i, j, hb, generic)
 			b.end = hb.end
 			b.depth = hb.depth
 			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d > hb.depth {
@@ -626,6 +632,10 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 		return boundary{}, false
 	}
 	if qh, ok := findQuoteHeaderIn(lines, i, afterSep); ok {
+		b.rule = "quote header " + lineRange(lines, i, qh.end)
+		if afterSep {
+			b.rule = "quote header below the separator " + lineRange(lines, b.start, i) + ", " + lineRange(lines, i, qh.end)
+		}
 		b.end = qh.end
 		b.depth = qh.depth
 		b.orig = newOriginal()
@@ -637,6 +647,40 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 		return b, true
 	}
 	return boundary{}, false
+}
+
+// blockRule describes how a header block was found, for Explain.
+func blockRule(lines []textLine, start, blockStart int, hb headerBlock, generic bool) string {
+	var b strings.Builder
+	if generic {
+		b.WriteString("header block in a language the label tables lack (first address is the sender) ")
+	} else {
+		b.WriteString("header block ")
+	}
+	b.WriteString(lineRange(lines, blockStart, hb.end))
+	if hb.end-blockStart > 1 && lines[blockStart].n == lines[hb.end-1].n {
+		b.WriteString(" (all its fields on one line)")
+	}
+	if blockStart > start {
+		b.WriteString(", below the separator " + lineRange(lines, start, blockStart))
+	}
+	return b.String()
+}
+
+// lineRange writes the source lines of lines[from:to] as "line 3" or
+// "lines 3-5".
+func lineRange(lines []textLine, from, to int) string {
+	if from >= len(lines) || to <= from {
+		return ""
+	}
+	if to > len(lines) {
+		to = len(lines)
+	}
+	a, z := lines[from].n, lines[to-1].n
+	if a == z {
+		return fmt.Sprintf("line %d", a)
+	}
+	return fmt.Sprintf("lines %d-%d", a, z)
 }
 
 func newOriginal() Original {
@@ -736,6 +780,7 @@ func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOrigin
 	th.originals = make([]Original, 0, len(bounds))
 	for k, b := range bounds {
 		o := b.orig
+		o.rule = b.rule
 		o.Body = joinTrimmed(dedent(segs[k+1].lines))
 		th.originals = append(th.originals, o)
 	}

@@ -45,6 +45,7 @@ func readableBodies(originals []Original) {
 	for i := range originals {
 		if looksLikeHTMLSource(originals[i].Body) {
 			originals[i].Body = HTMLToText(originals[i].Body)
+			originals[i].rule += "; its body was HTML source, read as HTML"
 		}
 	}
 }

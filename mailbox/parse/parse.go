@@ -104,6 +104,7 @@ type parser struct {
 	textUsed int64 // text bytes kept so far, all parts
 	warnings []string
 	seen     map[string]bool
+	notes    []string // decisions, for Explain
 }
 
 func (p *parser) warn(format string, args ...any) {
@@ -524,8 +525,13 @@ func (p *parser) analyseTop(pm *parsed) {
 
 	text := p.unwrapEncapsulated(pm.plainText(), pm.depth)
 	htmlText := ""
+	m.how.source = "the text/plain part"
 	if text == "" {
 		text = pm.htmlText()
+		m.how.source = "the text/html part, converted (no text/plain part)"
+		if len(pm.html) == 0 {
+			m.how.source = "none (no text part)"
+		}
 	}
 	m.Text = text
 	subj := subjectKind(m.Subject)
@@ -537,6 +543,7 @@ func (p *parser) analyseTop(pm *parsed) {
 		if hth := splitThread(htmlText, false, loc, max); hth.first != nil && hth.first.fromBlock {
 			th, text = hth, htmlText
 			m.Text = text
+			m.how.source = "the text/html part, converted (its structure shows a forwarded header block the text/plain part does not)"
 		}
 	}
 
@@ -562,6 +569,7 @@ func (p *parser) analyseTop(pm *parsed) {
 			// A forward written as a reply ("On …, X wrote:" under
 			// "FW: …"): the original's subject is the forward's own.
 			th.originals[0].Subject = baseSubject(m.Subject)
+			th.originals[0].rule += "; subject taken from the forward's own subject"
 		}
 		m.Originals = append(m.Originals, th.originals...)
 		if th.truncated {
@@ -577,26 +585,35 @@ func (p *parser) analyseTop(pm *parsed) {
 		}
 	}
 	readableBodies(m.Originals)
-	m.ReplyText = ExtractReply(text)
+	m.ReplyText, m.how.cut = extractReply(text)
 	settleAmbiguousDates(m.Originals, m.Date)
 
 	switch {
 	case len(m.Originals) > 0:
 		m.Kind = KindForward
+		m.how.kind = "it carries forwarded originals"
+		if !forward && th.first != nil && th.first.fromBlock {
+			m.how.kind += "; the header block in its text was not taken as a forward: the message is a reply (subject prefix or In-Reply-To)"
+		}
 	case hasUnsupportedMessage(m) && pm.report == "" && m.Auto.Reason == "":
 		// An attached message backstop cannot read (an Outlook .msg) is
 		// a forward all the same: the incident shows what is missing.
 		m.Kind = KindForward
 		m.Note = stripSignature(th.lead)
+		m.how.kind = "an attached message backstop cannot read"
 	case pm.report != "" || m.Auto.Bounce:
 		m.Kind = KindOther
+		m.how.kind = "a delivery report"
 	case len(m.InReplyTo) > 0 || len(m.References) > 0 || subj == KindReply:
 		m.Kind = KindReply
+		m.how.kind = "In-Reply-To, References or a reply subject prefix"
 	default:
 		if qth := splitThread(text, true, loc, 1); qth.first != nil || hasQuotedLines(text) {
 			m.Kind = KindReply
+			m.how.kind = "a quote header or quoted lines in its text"
 		}
 	}
+	m.how.notes = append(m.how.notes, p.notes...)
 }
 
 // settleAmbiguousDates rereads numeric dates such as "06/01/2025", which
@@ -640,6 +657,7 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 	o.Date = sm.Date
 	o.DateRaw = toUTF8(strings.TrimSpace(sub.header.Get("Date")))
 	o.MessageID = sm.MessageID
+	o.rule = "attached message (a message/rfc822 part or .eml file)"
 	text := p.unwrapEncapsulated(sub.plainText(), sub.depth)
 	if text == "" {
 		text = sub.htmlText()
@@ -654,6 +672,7 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 		// decodes to nothing while its part has bytes is kept raw.
 		if raw := rawBody(sub.raw); raw != "" {
 			o.Body = raw
+			o.rule += "; its body decoded to nothing, its raw part is the evidence"
 			p.warn("the text of the attached message from %s could not be read: its raw part is kept as evidence", orUnknown(o.From.Address))
 		}
 	}

@@ -102,6 +102,11 @@ type Message struct {
 	Originals []Original `json:"originals"`
 	// ReplyText is only what the sender wrote: no quoted text, no signature.
 	ReplyText string `json:"reply_text"`
+	// ReplyHTML is the sender's own text as the HTML part shows it, when
+	// the message has both a plain-text and an HTML part and ReplyText was
+	// read from the plain text: a reader of commands checks that both say
+	// the same. Empty otherwise.
+	ReplyHTML string `json:"-"`
 	// Text is the whole readable text body (HTML converted).
 	Text        string       `json:"-"`
 	Attachments []Attachment `json:"attachments"`

@@ -91,6 +91,7 @@ func (l Limits) Parse(r io.Reader) (*Message, error) {
 	pm := p.readMessage(r, 0)
 	m := pm.msg
 	p.analyseTop(pm)
+	cleanNames(m) // clean.go
 	m.Warnings = append(m.Warnings, p.warnings...)
 	if pm.noHeader {
 		return m, fmt.Errorf("parse: the input does not start with a mail header: %w", ErrMalformed)
@@ -586,6 +587,7 @@ func (p *parser) analyseTop(pm *parsed) {
 	}
 	readableBodies(m.Originals)
 	m.ReplyText, m.how.cut = extractReply(text)
+	m.ReplyHTML = pm.otherReply(text) // visible.go
 	settleAmbiguousDates(m.Originals, m.Date)
 
 	switch {

@@ -208,6 +208,7 @@ func orDash(s string) string {
 
 func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("parse", stderr)
+	explain := fs.Bool("explain", false, "instead of the JSON, say which rule found each forwarded original and where the reply text was cut, over the numbered text")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -226,6 +227,15 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	msg, perr := parse.Parse(r)
 	if msg == nil {
 		return fmt.Errorf("cannot read the message: %w", perr)
+	}
+	if *explain {
+		if _, err := io.WriteString(stdout, msg.Explain()); err != nil {
+			return err
+		}
+		if perr != nil {
+			return fmt.Errorf("the message is malformed (partial result above): %w", perr)
+		}
+		return nil
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -24,6 +24,10 @@ type outItem struct {
 	state     string    // OutQueued (default) or OutHeld
 	notBefore time.Time // zero: now
 	cause     string    // Message-ID of the email that caused it, for the audit trail
+	// scheduled emails (digest, reminders, check-ins) skip the hourly
+	// caps: the scheduler bounds them by construction (one per lead per
+	// week, one per incident per interval), and a cap must not lose them.
+	scheduled bool
 }
 
 // storedMail is the outbox's mail column: an OutMail without what has its
@@ -82,7 +86,9 @@ func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outI
 	if d.isForbiddenRecipient(rcpt) {
 		return 0, fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
 	}
-	if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
+	if it.scheduled {
+		// no cap: see outItem.scheduled
+	} else if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
 		return 0, err
 	} else if capped {
 		d.log.Warn("email suppressed: rate cap reached", "incident", incID, "template", it.template, "cap", why)

@@ -30,6 +30,12 @@ const shaMark = "; sha256 "
 const (
 	headQuery     = "SELECT hash FROM events WHERE incident_id = ? ORDER BY id DESC LIMIT 1"
 	headNullQuery = "SELECT hash FROM events WHERE incident_id IS NULL ORDER BY id DESC LIMIT 1"
+	// slotQuery gives the next event's id and its chain's head in one go
+	// (they are needed for every event).
+	slotQuery = `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+		coalesce((SELECT id FROM events ORDER BY id DESC LIMIT 1), 0)) + 1, (` + headQuery + `)`
+	slotNullQuery = `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+		coalesce((SELECT id FROM events ORDER BY id DESC LIMIT 1), 0)) + 1, (` + headNullQuery + `)`
 )
 
 // chainOf is the chain an event belongs to.
@@ -66,15 +72,24 @@ func (s *Store) chainHead(ctx context.Context, q querier, chain int64) (string, 
 
 // appendEvent is the one way an event enters the audit trail: it chains
 // it to the previous event of its incident and seals its detail.
-func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at time.Time, actor, kind, detail, messageID string) error {
-	id, err := s.nextID(ctx, tx, "events")
-	if err != nil {
-		return err
-	}
+func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at time.Time, actor, kind, detail, messageID string) (err error) {
 	chain := chainOf(incident)
-	prev, err := s.chainHead(ctx, tx, chain)
+	var id int64
+	var head sql.NullString
+	if chain == 0 {
+		err = s.query(ctx, tx, slotNullQuery).Scan(&id, &head)
+	} else {
+		err = s.query(ctx, tx, slotQuery, chain).Scan(&id, &head)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("recording a %s event: %w", kind, err)
+	}
+	prev := head.String
+	if !head.Valid {
+		// A new chain, or one retention emptied: its anchor, if any.
+		if prev, err = s.chainHead(ctx, tx, chain); err != nil {
+			return err
+		}
 	}
 	h := eventHash(prev, id, chain, ms(at), actor, kind, detail, messageID)
 	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, incident_id, at, actor, kind, detail, message_id, prev_hash, hash)

@@ -384,12 +384,17 @@ func TestRetentionPurgesFromTheFiles(t *testing.T) {
 			}
 		}
 	}
-	// Three years: the incident goes, its end is recorded.
+	// Three years: the incident goes, with the rows other features keep
+	// about it, and its end is recorded.
+	if _, err := st.db.Exec("INSERT INTO reminders (incident_id, kind, n, at) VALUES (1, 'leads', 1, 0)"); err != nil {
+		t.Fatal(err)
+	}
 	rep, err = st.Purge(ctx, ret, f.clk.Now().Add(3*366*24*time.Hour), false)
 	if err != nil || len(rep.Audit) != 1 {
 		t.Fatalf("3 years: %+v %v", rep, err)
 	}
-	if n := f.count("SELECT count(*) FROM incidents") + f.count("SELECT count(*) FROM events WHERE incident_id IS NOT NULL") + f.count("SELECT count(*) FROM outbox WHERE incident_id IS NOT NULL"); n != 0 {
+	if n := f.count("SELECT count(*) FROM incidents") + f.count("SELECT count(*) FROM events WHERE incident_id IS NOT NULL") +
+		f.count("SELECT count(*) FROM outbox WHERE incident_id IS NOT NULL") + f.count("SELECT count(*) FROM reminders"); n != 0 {
 		t.Errorf("%d rows left of the incident", n)
 	}
 	evs, _ := st.Events(ctx)

@@ -192,21 +192,48 @@ func (s *Store) purgeIncident(ctx context.Context, tx *sql.Tx, id int64, now tim
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE incident_id = ?", id).Scan(&n); err != nil {
 		return err
 	}
-	for _, q := range []string{
-		"DELETE FROM events WHERE incident_id = ?",
-		"DELETE FROM evidence WHERE incident_id = ?",
-		"DELETE FROM outbox WHERE incident_id = ?",
-		"DELETE FROM handoffs WHERE incident_id = ?",
-		"DELETE FROM messages WHERE incident_id = ?",
-		"DELETE FROM chain_anchors WHERE chain = ?",
-		"DELETE FROM incidents WHERE id = ?",
-	} {
+	// Every table that refers to incidents loses the incident's rows,
+	// whichever feature added it (found from the schema's foreign keys);
+	// the constraints are checked at commit, when all are gone.
+	refs, err := incidentRefs(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+		return err
+	}
+	qs := []string{"DELETE FROM chain_anchors WHERE chain = ?"}
+	for _, r := range refs {
+		qs = append(qs, fmt.Sprintf("DELETE FROM %q WHERE %q = ?", r[0], r[1]))
+	}
+	qs = append(qs, "DELETE FROM incidents WHERE id = ?")
+	for _, q := range qs {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
 	return s.appendEvent(ctx, tx, 0, now, Actor, EventIncidentPurged,
 		fmt.Sprintf("retention.audit: %s was removed with its %d events; its trail ended with hash %s", Ref(id), n, head), "")
+}
+
+// incidentRefs lists the (table, column) pairs whose foreign key refers to
+// incidents.
+func incidentRefs(ctx context.Context, tx *sql.Tx) ([][2]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT m.name, f."from" FROM sqlite_master m, pragma_foreign_key_list(m.name) f
+		WHERE m.type = 'table' AND f."table" = 'incidents' ORDER BY m.name`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tables that refer to incidents: %w", err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var r [2]string
+		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // trimChain removes the events of a chain up to and including event last,

@@ -352,7 +352,7 @@ func nextIDQuery(table string) string {
 
 // hotQueries are prepared once at Open (see Store.query).
 func hotQueries() []string {
-	qs := []string{keysQuery, headQuery, headNullQuery}
+	qs := []string{keysQuery, headQuery, headNullQuery, slotQuery, slotNullQuery}
 	for _, t := range []string{"messages", "evidence", "events", "outbox", "incidents"} {
 		qs = append(qs, nextIDQuery(t))
 	}
@@ -384,7 +384,7 @@ func (s *Store) query(ctx context.Context, q querier, query string, args ...any)
 	return q.QueryRowContext(ctx, query, args...)
 }
 
-// setupKeys checks the storage key against the database before anything
+// checkKey checks the storage key against the database before anything
 // is written: the database must hold data keys wrapped under it, or none at
 // all (a new or not yet encrypted database).
 func (s *Store) checkKey(ctx context.Context) error {

@@ -298,7 +298,8 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, in.Mailbox, int64(in.UIDValidity), nullUID(in.UID), dedupeKey(in), in.MessageID, h.sender,
 		st.sealString("messages", "subject", id, in.Subject),
-		ms(h.now), size, class, disp.String(), reason, nullID(incident), st.seal("messages", "raw", id, raw), sum, auth)
+		ms(h.now), size, class, disp.String(), st.sealString("messages", "reason", id, reason), nullID(incident),
+		st.seal("messages", "raw", id, raw), sum, auth)
 	if err != nil {
 		return fmt.Errorf("recording the message: %w", err)
 	}

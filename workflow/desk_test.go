@@ -482,13 +482,17 @@ func TestQuarantine(t *testing.T) {
 					t.Errorf("notice about no incident has subject %q", m.Subject)
 				}
 			}
-			var class, reason string
-			var raw []byte
+			var class string
+			var raw, sealedReason []byte
 			var id int64
-			if err := e.st.db.QueryRow("SELECT id, class, reason, raw FROM messages").Scan(&id, &class, &reason, &raw); err != nil {
+			if err := e.st.db.QueryRow("SELECT id, class, reason, raw FROM messages").Scan(&id, &class, &sealedReason, &raw); err != nil {
 				t.Fatal(err)
 			}
 			raw, err := e.st.open("messages", "raw", id, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reason, err := e.st.openString("messages", "reason", id, sealedReason)
 			if err != nil {
 				t.Fatal(err)
 			}

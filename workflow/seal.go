@@ -55,13 +55,14 @@ type SealedColumn struct {
 
 // SealedColumns lists every column stored encrypted: everything a customer
 // or a teammate wrote. Everything else (ids, addresses, display names,
-// organisations, dates, states, Message-IDs, templates, reasons, SMTP
+// organisations, dates, states, classes, Message-IDs, templates, SMTP
 // errors, SHA-256 sums, Authentication-Results) is in clear: threading,
 // caps, the digest and the block list need it. Adding a sealed column is adding a row here and sealing its
 // writes and reads (Store.seal, Store.open).
 var SealedColumns = []SealedColumn{
 	{"messages", "raw"},      // the whole message as received
 	{"messages", "subject"},  // its subject
+	{"messages", "reason"},   // why it was quarantined (a parse error may quote the message)
 	{"evidence", "body"},     // the forwarded original's text
 	{"evidence", "subject"},  // and subject
 	{"events", "detail"},     // notes, reasons, reply text

@@ -1,6 +1,6 @@
 -- backstop schema, version 4: privacy at rest (encryption, retention,
 -- tamper-evident trail). Values of the sealed columns (workflow.SealedColumns:
--- messages.raw, messages.subject, evidence.body, evidence.subject,
+-- messages.raw, messages.subject, messages.reason, evidence.body, evidence.subject,
 -- events.detail, outbox.mail, outbox.subject, incidents.subject) are
 -- AES-256-GCM sealed BLOBs from now on; a database made before this version
 -- is sealed by the first start with a key.

@@ -1,4 +1,4 @@
--- backstop schema, version 4: privacy at rest (encryption, retention,
+-- backstop schema, version 5: privacy at rest (encryption, retention,
 -- tamper-evident trail). Values of the sealed columns (workflow.SealedColumns:
 -- messages.raw, messages.subject, messages.reason, evidence.body, evidence.subject,
 -- events.detail, outbox.mail, outbox.subject, incidents.subject) are

@@ -251,7 +251,7 @@ func (e *SendError) advice() string {
 	case IsPermanent(e.Err):
 		return "fix the configuration named above"
 	case e.Stage == StageConnect && NetAdvice("smtp", e.Err) != "":
-		return NetAdvice("smtp", e.Err)
+		return NetAdvice("smtp", e.Err) + "; will retry later"
 	case temporaryErr(e.Err):
 		return "check smtp.addr and the network; will retry later"
 	}

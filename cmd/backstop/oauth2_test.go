@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"backstop/mailbox"
 	"backstop/mailbox/mailtest"
@@ -149,5 +150,45 @@ func TestBearerClient(t *testing.T) {
 		if tc.mech == mailbox.MechOAuthBearer && string(resp) != "\x01" || tc.mech == mailbox.MechXOAuth2 && len(resp) != 0 {
 			t.Errorf("%s: answer to the failure challenge %q", tc.mech, resp)
 		}
+	}
+}
+
+// TestTokenSource: a token is reused until five minutes before it
+// expires, then replaced; a refresh after a refusal always fetches; a
+// refusal a person must fix is permanent and names the key.
+func TestTokenSource(t *testing.T) {
+	ctx := t.Context()
+	o := mailtest.NewOAuth2Server(t, "escalations@acme.example")
+	cfg := &OAuth2Config{Flow: "client_credentials", ClientID: o.ClientID, TokenURL: o.TokenURL, secret: o.ClientSecret}
+	src := newTokenSource("imap.oauth2", cfg, nil)
+
+	first, err := src.Token(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := src.Token(ctx, false); again != first || o.Issued() != 1 {
+		t.Errorf("a valid token was not reused (%d issued)", o.Issued())
+	}
+	if renewed, _ := src.Token(ctx, true); renewed == first || o.Issued() != 2 {
+		t.Errorf("refresh did not fetch a new token (%d issued)", o.Issued())
+	}
+	// Close to its expiry, a token is replaced before a login uses it.
+	src.now = func() time.Time { return time.Now().Add(time.Hour - 4*time.Minute) }
+	if _, err := src.Token(ctx, false); err != nil || o.Issued() != 3 {
+		t.Errorf("a token 4 minutes from expiry was not replaced (%d issued, %v)", o.Issued(), err)
+	}
+
+	bad := *cfg
+	bad.secret = "wrong"
+	_, err = newTokenSource("imap.oauth2", &bad, nil).Token(ctx, false)
+	if !mailbox.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_client") || !strings.Contains(err.Error(), "imap.oauth2.client_id") {
+		t.Errorf("wrong secret: %v; want a permanent invalid_client naming imap.oauth2.client_id", err)
+	}
+
+	down := *cfg
+	down.TokenURL = "http://127.0.0.1:1/token"
+	_, err = newTokenSource("imap.oauth2", &down, nil).Token(ctx, false)
+	if err == nil || mailbox.IsPermanent(err) {
+		t.Errorf("token endpoint down: %v; want a temporary error", err)
 	}
 }

@@ -6,6 +6,13 @@ package main
 // driven by golang.org/x/oauth2 on backstop's side.
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,4 +198,60 @@ func TestTokenSource(t *testing.T) {
 	if err == nil || mailbox.IsPermanent(err) {
 		t.Errorf("token endpoint down: %v; want a temporary error", err)
 	}
+}
+
+// TestTokenSourceCertificate: client credentials with a certificate
+// instead of a secret (Microsoft Entra's certificate credential): the
+// token endpoint checks the RS256 assertion against the registered
+// certificate; a certificate it does not know is a permanent failure.
+func TestTokenSourceCertificate(t *testing.T) {
+	o := mailtest.NewOAuth2Server(t, "escalations@acme.example")
+	dir := t.TempDir()
+	registered := writeTestClientCert(t, filepath.Join(dir, "app.pem"))
+	writeTestClientCert(t, filepath.Join(dir, "other.pem"))
+	o.ClientCert = registered
+
+	for _, tc := range []struct {
+		file      string
+		permanent bool
+	}{{"app.pem", false}, {"other.pem", true}} {
+		cfgText := strings.Replace(validConfig, "  password_env: IMAP_PW\n", fmt.Sprintf(
+			"  auth: oauth2\n  oauth2:\n    flow: client_credentials\n    token_url: %s\n    client_id: %s\n    client_certificate_file: %s\n",
+			o.TokenURL, o.ClientID, filepath.Join(dir, tc.file)), 1)
+		cfg, err := parseConfig("test.yaml", []byte(cfgText), testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newTokenSource("imap.oauth2", cfg.IMAP.OAuth2, nil).Token(t.Context(), false)
+		if tc.permanent {
+			if !mailbox.IsPermanent(err) {
+				t.Errorf("%s: %v; want a permanent refusal", tc.file, err)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", tc.file, err)
+		}
+	}
+}
+
+// writeTestClientCert writes a self-signed RSA certificate and its key to
+// path, PEM, and returns the certificate. Made up for the test.
+func writeTestClientCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "backstop test app"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	data = append(data, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})...)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
 }

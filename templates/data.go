@@ -17,6 +17,7 @@ const (
 	DeliveryFailed    = "delivery_failed"    // to the leads: an email was refused or bounced
 	SecurityNotice    = "security_notice"    // to the leads: a command was refused for lack of verification
 	ReporterOutcome   = "reporter_outcome"   // to the reporter: how it ended (resolved, severed, closed), or an apology
+	HeldBack          = "held_back"          // to a recipient: the notices a rate cap held back, once it frees
 	// Customer emails, sent on a lead's behalf.
 	Boundary    = "boundary"     // this behaviour is not acceptable; what happens if it continues
 	PartingWays = "parting_ways" // we are ending the relationship

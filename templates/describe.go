@@ -291,6 +291,7 @@ var templateDocs = map[string]string{
 	DeliveryFailed:    "to the leads: an email was refused or bounced",
 	SecurityNotice:    "to the leads: a command was not accepted because its sender could not be verified",
 	ReporterOutcome:   "to the teammates who reported: how the incident ended (resolved, severed, closed), or that the customer apologised; sent even after HANDOFF, except the apology note",
+	HeldBack:          "to a lead or teammate, once the hourly caps allow it: how many notices the caps held back (Detail), and about which incidents",
 	Boundary:          "to the customer, signed by the lead: this behaviour is not acceptable; what happens if it continues",
 	PartingWays:       "to the customer, signed by the lead: we are ending the support relationship; what happens next",
 	Escalation:        "to the customer's manager or HR (Target), signed by the lead: a factual summary and a request for help",

@@ -23,6 +23,11 @@ type Config struct {
 	// to Escalations: local+bounce-ID@domain, so that a bounce names the
 	// outbox row it is about; any other address is used as it is.
 	EnvelopeSender string
+	// CustomerBounceAddress is the MAIL FROM of customer emails, as
+	// local+bounce-ID-SIG@domain; it must be delivered into the watched
+	// mailbox. Empty: SupportAddress as it is (bounces then reach the
+	// support inbox). Never Escalations: customers would learn it.
+	CustomerBounceAddress string
 	// FromName is the display name of backstop's From. Default "Backstop".
 	FromName string
 
@@ -119,6 +124,13 @@ func (c *Config) Validate() error {
 		bad("escalations", "the watched address is required (e.g. escalations@acme.example)")
 	} else if l, d, ok := splitAddress(esc); !ok || l == "" || d == "" || strings.Contains(l, "+") {
 		bad("escalations", "%q is not a plain address like escalations@acme.example", c.Escalations)
+	}
+	if b := c.CustomerBounceAddress; b != "" {
+		if l, _, ok := splitAddress(b); !ok || strings.Contains(l, "+") {
+			bad("customer bounce address", "%q is not a plain address like bounces@acme.example", b)
+		} else if sameMailbox(b, c.Escalations) {
+			bad("customer bounce address", "must not be the escalations address: customers would learn where reports go")
+		}
 	}
 	if c.EnvelopeSender != "" {
 		if _, _, ok := splitAddress(c.EnvelopeSender); !ok {

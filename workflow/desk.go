@@ -88,10 +88,12 @@ func (d *Desk) isTeam(addr string) bool {
 
 func (d *Desk) now() time.Time { return d.cfg.Now() }
 
-// dedupeKey identifies a message across mailboxes and UIDVALIDITY changes.
+// dedupeKey identifies a message across mailboxes and UIDVALIDITY changes:
+// its Message-ID with a digest of its content (dedupe.go), since the sender
+// chooses the Message-ID and anyone can borrow one.
 func dedupeKey(in *Inbound) string {
 	if id := strings.Trim(strings.TrimSpace(in.MessageID), "<>"); id != "" {
-		return id
+		return id + " " + contentDigest(in) // without Raw: From, Subject, Date
 	}
 	if in.Raw != nil {
 		sum := sha256.Sum256(in.Raw)
@@ -110,6 +112,7 @@ type handling struct {
 	now time.Time
 
 	sender   string // lower-cased From address
+	earlier  int64  // messages row of a different message with the same Message-ID
 	rowID    int64  // messages row
 	class    string
 	incident int64
@@ -156,6 +159,9 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 
 func (h *handling) run() (Disposition, error) {
 	in := h.in
+	if err := h.collisions(); err != nil { // dedupe.go
+		return 0, err
+	}
 	if disp, found, err := h.recorded(); err != nil || found {
 		h.dup = found
 		if err == nil {
@@ -289,7 +295,10 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 	h.rowID, err = res.LastInsertId()
 	h.class = class
 	h.incident = incident
-	return err
+	if err != nil {
+		return err
+	}
+	return h.recordCollision()
 }
 
 // event appends to the audit trail.
@@ -358,7 +367,7 @@ func (h *handling) auto(reason string) (Disposition, error) {
 	if in.Bounce {
 		class = ClassBounce
 	}
-	outboxID, incident, err := h.bouncedRow()
+	outboxID, incident, signed, err := h.bouncedRow()
 	if err != nil {
 		return 0, err
 	}
@@ -378,6 +387,13 @@ func (h *handling) auto(reason string) (Disposition, error) {
 		}
 	}
 	if in.Bounce && outboxID != 0 && bounceFailed(in.BounceStatus) {
+		row, err := loadOutRow(h.ctx, h.tx, outboxID)
+		if err != nil {
+			return 0, err
+		}
+		if ok, why := h.acceptBounce(row, signed); !ok {
+			return Processed, h.suspiciousBounce(row, why) // bounce.go
+		}
 		if err := h.markBounced(outboxID); err != nil {
 			return 0, err
 		}
@@ -477,18 +493,19 @@ func (in *Inbound) recipients() []string {
 }
 
 // bouncedRow finds the outbox row a bounce or auto-reply is about: by the
-// envelope address it came back to (local+bounce-ID@domain) or by the
-// Message-ID it quotes or answers.
-func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
+// envelope address it came back to (local+bounce-ID-SIG@domain, signed
+// when the signature verifies) or by the Message-ID it quotes or answers.
+func (h *handling) bouncedRow() (outboxID, incident int64, signed bool, err error) {
 	in := h.in
 	for _, a := range in.recipients() {
-		tag, ok := tokenFromAddress(h.d.cfg.Escalations, a)
+		tag, ok := h.d.bounceAddressTag(a)
 		if !ok {
 			continue
 		}
-		if n, ok := strings.CutPrefix(tag, "bounce-"); ok {
-			if id, err := strconv.ParseInt(n, 10, 64); err == nil {
-				return h.outboxIncident("id = ?", id)
+		if id, signed, ok := parseBounceTag(h.d.cfg.Secret, tag); ok {
+			o, inc, err := h.outboxIncident("id = ?", id)
+			if err != nil || o != 0 {
+				return o, inc, signed, err
 			}
 		}
 	}
@@ -498,10 +515,10 @@ func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
 			continue
 		}
 		if o, inc, err := h.outboxIncident("message_id = ?", id); err != nil || o != 0 {
-			return o, inc, err
+			return o, inc, false, err
 		}
 	}
-	return 0, 0, nil
+	return 0, 0, false, nil
 }
 
 func (h *handling) outboxIncident(where string, arg any) (outboxID, incident int64, err error) {

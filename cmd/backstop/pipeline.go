@@ -169,7 +169,9 @@ func compose(m *workflow.OutMail) ([]byte, error) {
 		Text:          m.Text,
 		HTML:          m.HTML,
 	}
-	if out.Date.IsZero() {
+	if out.Date.IsZero() || m.Customer {
+		// A customer email is dated when it leaves, after its hold: the
+		// time the command was accepted is internal.
 		out.Date = time.Now()
 	}
 	if m.Sender != nil {

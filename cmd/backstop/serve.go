@@ -164,21 +164,22 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		return workflow.Config{}, fmt.Errorf("config: organisation.timezone: %w", err)
 	}
 	wc := workflow.Config{
-		OrgName:             c.Organisation.Name,
-		SupportAddress:      c.Organisation.SupportAddress,
-		Timezone:            loc,
-		Escalations:         c.Organisation.EscalationsAddress,
-		EnvelopeSender:      c.SMTP.EnvelopeSender,
-		TeamDomains:         c.People.TeamDomains,
-		TeamAddresses:       c.People.TeamAddresses,
-		Secret:              c.Secrets.secret,
-		Evidence:            c.Notices.Evidence,
-		MaxPerIncidentHour:  c.Notices.MaxPerIncidentPerHour,
-		MaxPerRecipientHour: c.Notices.MaxPerRecipientPerHour,
-		Verify:              c.Commands.Verify,
-		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
-		SeverApprovals:      c.Commands.SeverApprovals,
-		CustomerReplyTo:     c.Commands.CustomerReplyTo,
+		OrgName:               c.Organisation.Name,
+		SupportAddress:        c.Organisation.SupportAddress,
+		Timezone:              loc,
+		Escalations:           c.Organisation.EscalationsAddress,
+		EnvelopeSender:        c.SMTP.EnvelopeSender,
+		CustomerBounceAddress: c.SMTP.CustomerBounceAddress,
+		TeamDomains:           c.People.TeamDomains,
+		TeamAddresses:         c.People.TeamAddresses,
+		Secret:                c.Secrets.secret,
+		Evidence:              c.Notices.Evidence,
+		MaxPerIncidentHour:    c.Notices.MaxPerIncidentPerHour,
+		MaxPerRecipientHour:   c.Notices.MaxPerRecipientPerHour,
+		Verify:                c.Commands.Verify,
+		TrustedAuthServIDs:    c.Commands.TrustedAuthservIDs,
+		SeverApprovals:        c.Commands.SeverApprovals,
+		CustomerReplyTo:       c.Commands.CustomerReplyTo,
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

@@ -47,6 +47,7 @@ var defaultFS embed.FS
 var names = []string{
 	ReporterAck, LeadNotice, EvidenceAdded, QuarantineNotice, CommandResult,
 	Help, CustomerPreview, UncertainDelivery, DeliveryFailed, SecurityNotice, ReporterOutcome, HeldBack,
+	WeeklyDigest, LeadReminder, Checkin, CheckinReply,
 	Boundary, PartingWays, Escalation,
 }
 

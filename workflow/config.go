@@ -81,6 +81,9 @@ type Config struct {
 	// it).
 	CustomerReplyTo string
 
+	// Time is the weekly digest, reminders and check-ins (timecfg.go).
+	Time TimeConfig
+
 	Now    func() time.Time // nil = time.Now
 	Logger *slog.Logger     // nil = slog.Default()
 }
@@ -218,6 +221,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("commands customer reply-to", "is %q; use support or lead", c.CustomerReplyTo)
 	}
+	c.Time.validate(c, bad)
 	return errors.Join(errs...)
 }
 
@@ -251,6 +255,7 @@ func (c Config) withDefaults() Config {
 		c.CustomerReplyTo = ReplyToSupport
 	}
 	c.SupportAddress = strings.TrimSpace(c.SupportAddress)
+	c.Time = c.Time.withDefaults(c.Timezone)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

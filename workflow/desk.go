@@ -742,6 +742,12 @@ func (h *handling) reply(m match) (Disposition, error) {
 			return 0, err
 		}
 	}
+	if !hasCommand && inc != nil {
+		// An answer to a check-in is the teammate's, for the leads: no receipt.
+		if ok, err := h.checkinReply(inc); err != nil || ok {
+			return Processed, err
+		}
+	}
 	if !hasCommand {
 		detail := "reply (" + matched
 		if !auth.ok {

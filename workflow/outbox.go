@@ -25,6 +25,10 @@ type outItem struct {
 	cause     string    // Message-ID of the email that caused it, for the audit trail
 	first     bool      // the first notice about a new incident: never held back (caps.go)
 	summary   bool      // a summary of held-back notices: never itself held back
+	// scheduled emails (digest, reminders, check-ins) skip the hourly
+	// caps: the scheduler bounds them by construction (one per lead per
+	// week, one per incident per interval), and a cap must not lose them.
+	scheduled bool
 }
 
 // storedMail is the outbox's mail column: an OutMail without what has its
@@ -83,7 +87,8 @@ func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outI
 	if d.isForbiddenRecipient(rcpt) {
 		return 0, fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
 	}
-	if !neverHeldBack(it) && !it.summary {
+	// Scheduled emails skip the caps (see outItem.scheduled).
+	if !neverHeldBack(it) && !it.summary && !it.scheduled {
 		if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
 			return 0, err
 		} else if capped {

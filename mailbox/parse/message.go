@@ -35,6 +35,8 @@ type Original struct {
 	MessageID string `json:"message_id,omitempty"`
 	// Body is the original's own text, without the next quoted level.
 	Body string `json:"body"`
+
+	rule string // the rule that found it, for Explain
 }
 
 // Attachment describes one attachment; its content is not kept.
@@ -111,4 +113,6 @@ type Message struct {
 	// Warnings are problems met while parsing that did not stop it
 	// (unknown charset, invalid base64, limits reached).
 	Warnings []string `json:"warnings"`
+
+	how explanation // why it was read this way, for Explain
 }

@@ -1,4 +1,4 @@
--- backstop schema, version 3: commands tied to their moment (issue 7).
+-- backstop schema, version 4: commands tied to their moment (issue 7).
 
 -- Incremented by every state change: a command records the version it
 -- left, so that the audit trail shows which state each command acted on.

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -47,6 +48,14 @@ func (d *Desk) holdBack(ctx context.Context, tx *sql.Tx, now time.Time, incident
 // summarising the notices held back for them. The dispatcher calls it
 // before each round of sending.
 func (d *Desk) summariseHeldBack(ctx context.Context, now time.Time) error {
+	var one int
+	err := d.st.db.QueryRowContext(ctx, "SELECT 1 FROM held_back WHERE summarised_at IS NULL LIMIT 1").Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // nothing held back: no write transaction
+	}
+	if err != nil {
+		return fmt.Errorf("looking for held-back notices: %w", err)
+	}
 	return d.st.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT recipient, incident_id, min(at) OVER (PARTITION BY recipient) FROM held_back
 			WHERE summarised_at IS NULL ORDER BY recipient, id`)

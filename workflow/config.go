@@ -86,6 +86,20 @@ type Config struct {
 
 	Now    func() time.Time // nil = time.Now
 	Logger *slog.Logger     // nil = slog.Default()
+	// Observer, when set, is told what each message led to once its
+	// transaction committed (metrics).
+	Observer Observer
+}
+
+// Observer is told what the desk did with each message, after the
+// message's transaction committed; never about a duplicate. Its methods
+// are called synchronously and must not block. It carries no content and
+// no addresses.
+type Observer interface {
+	// CommandDone reports one command line: its canonical verb (CmdSever,
+	// …) and outcome: "done", "refused" (verified sender, but not allowed
+	// now; or sender not verified) or "unknown" (not understood).
+	CommandDone(verb, outcome string)
 }
 
 // Evidence modes.

@@ -118,6 +118,7 @@ type handling struct {
 	incident int64
 	queued   int
 	dup      bool
+	commands [][2]string // verb, outcome: for Config.Observer after commit
 }
 
 // Handle classifies in and records the outcome in one transaction. A
@@ -133,6 +134,7 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 	var disp Disposition
 	err := d.st.tx(ctx, func(tx *sql.Tx) error {
 		h.tx = tx
+		h.commands = nil // in case the transaction is run again
 		var err error
 		disp, err = h.run()
 		return err
@@ -154,6 +156,11 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 		attrs = append(attrs, "from", h.sender)
 	}
 	d.log.Info("message handled", attrs...)
+	if o := d.cfg.Observer; o != nil && !h.dup {
+		for _, c := range h.commands {
+			o.CommandDone(c[0], c[1])
+		}
+	}
 	return disp, nil
 }
 
@@ -796,6 +803,7 @@ func (h *handling) refuseUnverified(inc *Incident, m match, cmds []Command, why 
 			continue
 		}
 		lines = append(lines, c.Line)
+		h.commands = append(h.commands, [2]string{c.Verb, outcomeRefused})
 		if err := h.event(m.incident, EventRefused, c.Line+": refused: "+why); err != nil {
 			return 0, err
 		}

@@ -588,6 +588,9 @@ func secret(what, env, file string, getenv func(string) string) (string, error) 
 		}
 		return v, nil
 	case file != "":
+		// ${CREDENTIALS_DIRECTORY} (systemd's LoadCredential=) and any
+		// other ${NAME} come from the environment.
+		file = os.Expand(file, getenv)
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("cannot be read: %v", err)

@@ -118,10 +118,11 @@ func (d *Desk) leadArgs() ([]any, string) {
 }
 
 // actedBy is the SQL condition "a lead carried out a command on incident
-// i": what acknowledges an incident and stops its reminders.
+// i, or wrote a note or a reply about it": what acknowledges an incident
+// and stops its reminders.
 func (d *Desk) actedBy(alias string) (string, []any) {
 	args, ph := d.leadArgs()
-	return fmt.Sprintf("EXISTS (SELECT 1 FROM events e WHERE e.incident_id = %s.id AND e.kind = '%s' AND e.actor IN (%s))", alias, EventCommand, ph), args
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM events e WHERE e.incident_id = %s.id AND e.kind IN ('%s', '%s') AND e.actor IN (%s))", alias, EventCommand, EventNote, ph), args
 }
 
 // buildDigest computes the digest of [start, end) as it stands at now.
@@ -293,9 +294,9 @@ func (d *Desk) actions(ctx context.Context, q querier, start, end time.Time) ([]
 func (d *Desk) response(ctx context.Context, q querier, start, end time.Time) (templates.Response, error) {
 	r := templates.Response{Week: isoWeek(start)}
 	args, ph := d.leadArgs()
-	rows, err := q.QueryContext(ctx, `SELECT i.created_at, (SELECT min(e.at) FROM events e WHERE e.incident_id = i.id AND e.kind = ? AND e.actor IN (`+ph+`))
+	rows, err := q.QueryContext(ctx, `SELECT i.created_at, (SELECT min(e.at) FROM events e WHERE e.incident_id = i.id AND e.kind IN (?, ?) AND e.actor IN (`+ph+`))
 		FROM incidents i WHERE i.created_at >= ? AND i.created_at < ?`,
-		append(append([]any{EventCommand}, args...), ms(start), ms(end))...)
+		append(append([]any{EventCommand, EventNote}, args...), ms(start), ms(end))...)
 	if err != nil {
 		return r, fmt.Errorf("digest: measuring response times: %w", err)
 	}

@@ -232,8 +232,8 @@ const EventNoticeHeldBack = "notice_held_back"
 func (d *Desk) waiting(ctx context.Context, q querier, now time.Time) ([]templates.Waiting, error) {
 	acted, args := d.actedBy("i")
 	rows, err := q.QueryContext(ctx, `SELECT i.id, i.state, i.customer_name, i.customer_address, i.created_at FROM incidents i
-		WHERE i.state NOT IN (?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
-		append([]any{StateResolved, StateClosed, ms(now)}, args...)...)
+		WHERE i.state IN (?, ?, ?, ?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
+		append([]any{StateReported, StateAcknowledged, StateBoundarySent, StateEscalated, StateSevered, ms(now)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("digest: listing incidents waiting on a lead: %w", err)
 	}
@@ -359,46 +359,42 @@ func (d *Desk) repeats(ctx context.Context, q querier, end time.Time) ([]templat
 		ids       []int64
 		customers map[string]bool
 	}
-	collect := func(col string, orgs bool) ([]*group, error) {
-		rows, err := q.QueryContext(ctx, `SELECT i.`+col+`, i.customer_name, i.customer_address, i.id FROM incidents i
-			WHERE i.created_at >= ? AND i.created_at < ? AND i.`+col+` != '' AND i.`+col+` IN (
-				SELECT `+col+` FROM incidents WHERE created_at >= ? AND created_at < ? AND `+col+` != ''
-				GROUP BY `+col+` HAVING count(*) > 1)
-			ORDER BY i.id`, ms(from), ms(end), ms(from), ms(end))
-		if err != nil {
-			return nil, fmt.Errorf("digest: finding repeat offenders: %w", err)
-		}
-		defer rows.Close()
-		byKey := map[string]*group{}
-		var out []*group
-		for rows.Next() {
-			var key, name, addr string
-			var id int64
-			if err := rows.Scan(&key, &name, &addr, &id); err != nil {
-				return nil, err
-			}
-			g := byKey[key]
-			if g == nil {
-				g = &group{who: key, customers: map[string]bool{}}
-				if !orgs {
-					g.who = nameOf(Person{Name: name, Address: addr})
-				}
-				byKey[key] = g
-				out = append(out, g)
-			}
-			g.ids = append(g.ids, id)
-			g.customers[addr] = true
-		}
-		return out, rows.Err()
-	}
-	customers, err := collect("customer_address", false)
+	rows, err := q.QueryContext(ctx, `SELECT id, customer_address, customer_name, organisation FROM incidents
+		WHERE created_at >= ? AND created_at < ? ORDER BY id`, ms(from), ms(end))
 	if err != nil {
+		return nil, fmt.Errorf("digest: finding repeat offenders: %w", err)
+	}
+	byCustomer, byOrg := map[string]*group{}, map[string]*group{}
+	var customers, orgs []*group
+	add := func(m map[string]*group, list *[]*group, key, who, addr string, id int64) {
+		g := m[key]
+		if g == nil {
+			g = &group{who: who, customers: map[string]bool{}}
+			m[key] = g
+			*list = append(*list, g)
+		}
+		g.ids = append(g.ids, id)
+		g.customers[addr] = true
+	}
+	for rows.Next() {
+		var id int64
+		var addr, name, org string
+		if err := rows.Scan(&id, &addr, &name, &org); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if addr != "" {
+			add(byCustomer, &customers, addr, nameOf(Person{Name: name, Address: addr}), addr, id)
+		}
+		if org != "" {
+			add(byOrg, &orgs, org, org, addr, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	orgs, err := collect("organisation", true)
-	if err != nil {
-		return nil, err
-	}
+	customers = slices.DeleteFunc(customers, func(g *group) bool { return len(g.ids) < 2 })
 	for _, o := range orgs {
 		if len(o.customers) > 1 { // one customer's incidents are listed under the customer
 			customers = append(customers, o)

@@ -574,3 +574,72 @@ func (d *Desk) PreviewDigest(ctx context.Context, start, end time.Time) ([]*OutM
 	}
 	return out, nil
 }
+
+// IncidentFilter selects incidents for the operator's list (`backstop
+// incidents -state -since -waiting`), with the digest's definitions.
+type IncidentFilter struct {
+	States  []string  // any of these states; "open" stands for every open state; nil = all
+	Since   time.Time // opened at or after; zero = any time
+	Waiting bool      // only open incidents no lead has acted on yet, oldest first
+	Leads   []string  // the leads' addresses: what "a lead acted" means for Waiting
+}
+
+// FindIncidents lists the incidents f selects, newest first (oldest first
+// with Waiting, as the digest lists them).
+func (s *Store) FindIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
+	var where []string
+	var args []any
+	if len(f.States) > 0 {
+		var states []any
+		for _, st := range f.States {
+			if st == "open" {
+				for _, o := range openStates {
+					states = append(states, o)
+				}
+				continue
+			}
+			states = append(states, st)
+		}
+		where = append(where, "i.state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(states)), ",")+")")
+		args = append(args, states...)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "i.created_at >= ?")
+		args = append(args, ms(f.Since))
+	}
+	order := "i.id DESC"
+	if f.Waiting {
+		if len(f.Leads) == 0 {
+			return nil, errors.New("store: listing incidents waiting on a lead needs the leads' addresses")
+		}
+		where = append(where, "i.state NOT IN (?, ?)", `NOT EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind IN (?, ?)
+			AND e.actor IN (`+strings.TrimSuffix(strings.Repeat("?,", len(f.Leads)), ",")+`))`)
+		args = append(args, StateResolved, StateClosed, EventCommand, EventNote)
+		for _, l := range f.Leads {
+			args = append(args, lower(l))
+		}
+		order = "i.created_at, i.id"
+	}
+	q := "SELECT " + incidentColumns + " FROM incidents i"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY "+order, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		in, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing incidents: %w", err)
+		}
+		out = append(out, *in)
+	}
+	return out, rows.Err()
+}
+
+// States lists every incident state, open ones first in the order of the
+// ladder.
+func States() []string { return append(slices.Clone(openStates), StateResolved, StateClosed) }

@@ -28,6 +28,7 @@ type tunables struct {
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
+	now            func() time.Time // the clock of the desk and the scheduler; nil = time.Now
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -38,6 +39,7 @@ type daemon struct {
 	desk       *workflow.Desk
 	dispatcher *workflow.Dispatcher
 	watcher    *mailbox.Watcher
+	scheduler  *workflow.Scheduler // the digest, reminders and check-ins
 	sender     *mailbox.Sender
 	templates  *templates.Set
 }
@@ -75,6 +77,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	wcfg.Now = tn.now
 	store, err := workflow.Open(ctx, cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -92,6 +95,13 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, Logger: log})
+	for _, j := range desk.Jobs() {
+		if err := d.scheduler.Add(j); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log}
 	d.watcher = mailbox.NewWatcher(cfg.imapConfig(tn, log), store, p)
 	return d, nil
@@ -101,13 +111,13 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, part := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -179,6 +189,7 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
 		SeverApprovals:      c.Commands.SeverApprovals,
 		CustomerReplyTo:     c.Commands.CustomerReplyTo,
+		Time:                c.timeConfig(loc),
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

@@ -693,7 +693,16 @@ func (h *handling) reply(m match) (Disposition, error) {
 		return h.quarantine(ClassOutsider, what+" from an address outside the team (matched by "+m.how+"); nothing was done", m.incident)
 	}
 	cmds, more := ParseCommands(in.ReplyText)
-	hasCommand := len(cmds) > 0 && cmds[0].Verb != ""
+	hasCommand := len(cmds) > 0 && (cmds[0].Verb != "" || cmds[0].Lookalike != "")
+	disagree := ""
+	if in.ReplyHTML != "" {
+		htmlCmds, _ := ParseCommands(in.ReplyHTML)
+		if a, b := commandWords(cmds), commandWords(htmlCmds); a != b {
+			disagree = fmt.Sprintf("the plain-text and HTML versions of your reply carry different commands (plain text: %s; HTML: %s), so nothing was done: a command counts only when it is what you saw. Reply again with the command on the first line", a, b)
+			hasCommand = true
+			cmds = append(cmds, htmlCmds...)
+		}
+	}
 	matched := "matched by " + m.how
 	if m.issuedTo != "" && m.issuedTo != h.sender {
 		matched += ", token issued to " + m.issuedTo
@@ -743,6 +752,12 @@ func (h *handling) reply(m match) (Disposition, error) {
 			cmds = []Command{{Line: ""}}
 		}
 	}
+	if disagree != "" {
+		if err := h.refuseAll(inc, cmds, disagree); err != nil {
+			return 0, err
+		}
+		return Processed, nil
+	}
 	if err := h.runCommands(inc, cmds, more); err != nil {
 		return 0, err
 	}
@@ -760,7 +775,7 @@ func (h *handling) refuseUnverified(inc *Incident, m match, cmds []Command, why 
 	}
 	var lines []string
 	for _, c := range cmds {
-		if c.Verb == "" {
+		if c.Verb == "" && c.Lookalike == "" {
 			continue
 		}
 		lines = append(lines, c.Line)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 
 	"backstop/templates"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // timeEnv is an env in a time zone, with two leads and a head of support,
 // whose clock starts at start.

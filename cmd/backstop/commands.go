@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,22 +40,50 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log := newLogger(LogConfig{Level: "warn"}, stderr)
-	failed := false
-	w := mailbox.NewWatcher(cfg.imapConfig(tunables{}, log), nil, nil)
-	if caps, err := w.Check(ctx); err != nil {
-		failed = true
-		fmt.Fprintf(stdout, "imap %s:%d: FAILED: %v\n", cfg.IMAP.Host, cfg.IMAP.Port, err)
-	} else {
-		fmt.Fprintf(stdout, "imap %s:%d: logged in as %s, %s selected; capabilities: %s\n", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.Username, cfg.IMAP.Mailbox, strings.Join(caps, " "))
+	var failed []string
+	icfg, err := cfg.imapConfig(tunables{}, log)
+	if err != nil {
+		return err
 	}
-	if err := mailbox.NewSender(cfg.smtpConfig(tunables{})).Check(ctx); err != nil {
-		failed = true
-		fmt.Fprintf(stdout, "smtp %s:%d: FAILED: %v\n", cfg.SMTP.Host, cfg.SMTP.Port, err)
-	} else {
-		fmt.Fprintf(stdout, "smtp %s:%d: connected%s\n", cfg.SMTP.Host, cfg.SMTP.Port, map[bool]string{true: " and authenticated as " + cfg.SMTP.Username, false: ""}[cfg.SMTP.Username != ""])
+	fmt.Fprintf(stdout, "imap %s:%d:\n", cfg.IMAP.Host, cfg.IMAP.Port)
+	r, err := mailbox.NewWatcher(icfg, nil, nil).Check(ctx)
+	for _, step := range r.Steps {
+		fmt.Fprintf(stdout, "  ok: %s\n", step)
 	}
-	if failed {
-		return fmt.Errorf("some servers could not be reached; fix the settings above and run check-config -connect again")
+	if r.Names != "" {
+		fmt.Fprintf(stdout, "  ok: %s; capabilities: %s\n", r.Names, strings.Join(r.Capabilities, " "))
+	}
+	for _, m := range r.Mailboxes {
+		name := m.Server
+		if m.Server != m.Configured {
+			name = fmt.Sprintf("%s (written %s in the config)", m.Server, m.Configured)
+		}
+		fmt.Fprintf(stdout, "  ok: %s %s %s\n", m.Key, name, m.Status)
+		if m.Warning != "" {
+			fmt.Fprintf(stdout, "  warning: %s %s: %s\n", m.Key, m.Server, m.Warning)
+		}
+	}
+	if err != nil {
+		failed = append(failed, "imap")
+		fmt.Fprintf(stdout, "  FAILED: %v\n", err)
+	}
+	scfg, err := cfg.smtpConfig(tunables{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "smtp %s:%d:\n", cfg.SMTP.Host, cfg.SMTP.Port)
+	if err := mailbox.NewSender(scfg).Check(ctx); err != nil {
+		failed = append(failed, "smtp")
+		var se *mailbox.SendError
+		if errors.As(err, &se) && se.Stage == mailbox.StageAuth {
+			fmt.Fprintf(stdout, "  ok: connected to %s:%d (TLS %s)\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS)
+		}
+		fmt.Fprintf(stdout, "  FAILED: %v\n", err)
+	} else {
+		fmt.Fprintf(stdout, "  ok: connected (TLS %s)%s\n", cfg.SMTP.TLS, map[bool]string{true: ", authenticated as " + cfg.SMTP.Username, false: ""}[cfg.SMTP.Username != ""])
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s did not work: fix the settings named above and run check-config -connect again", strings.Join(failed, " and "))
 	}
 	return nil
 }
@@ -231,6 +260,7 @@ func orDash(s string) string {
 
 func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("parse", stderr)
+	explain := fs.Bool("explain", false, "instead of the JSON, say which rule found each forwarded original and where the reply text was cut, over the numbered text")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -249,6 +279,15 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	msg, perr := parse.Parse(r)
 	if msg == nil {
 		return fmt.Errorf("cannot read the message: %w", perr)
+	}
+	if *explain {
+		if _, err := io.WriteString(stdout, msg.Explain()); err != nil {
+			return err
+		}
+		if perr != nil {
+			return fmt.Errorf("the message is malformed (partial result above): %w", perr)
+		}
+		return nil
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -111,7 +111,7 @@ func (ch *commandHarness) deliver(r reply) {
 func (ch *commandHarness) handled(n int) {
 	ch.t.Helper()
 	ch.eventually(fmt.Sprintf("%d messages handled", n), func() bool {
-		return len(ch.imap.UIDs("backstop/processed"))+len(ch.imap.UIDs("backstop/quarantine")) >= n
+		return len(ch.imap.UIDs(ch.imap.Mailbox("backstop/processed")))+len(ch.imap.UIDs(ch.imap.Mailbox("backstop/quarantine"))) >= n
 	})
 	ch.settle(ch.st)
 }

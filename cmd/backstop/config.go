@@ -38,6 +38,8 @@ type Config struct {
 	Templates TemplatesConfig `yaml:"templates"`
 	// Log sets the daemon's logging.
 	Log LogConfig `yaml:"log"`
+	// HTTP optionally serves /healthz and /metrics for monitoring.
+	HTTP HTTPConfig `yaml:"http"`
 	// TimeSections are schedule, digest, reminders and checkins (config_schedule.go).
 	TimeSections `yaml:",inline"`
 
@@ -72,7 +74,12 @@ type IMAPConfig struct {
 	PasswordEnv string `yaml:"password_env"`
 	// PasswordFile names a file holding the password (trailing newline ignored).
 	PasswordFile string `yaml:"password_file"`
-	// Mailbox is the watched mailbox (default INBOX).
+	// ServerAuth: auth (password or oauth2), oauth2, ca_file, tls_server_name.
+	ServerAuth `yaml:",inline"`
+	// Mailbox is the watched mailbox (default INBOX). In the three mailbox
+	// names "/" separates levels whatever the server's separator: on a server
+	// that uses ".", backstop/processed is backstop.processed. Names already
+	// written with the server's separator are used as they are.
 	Mailbox string `yaml:"mailbox"`
 	// ProcessedMailbox receives messages once handled (default backstop/processed).
 	ProcessedMailbox string `yaml:"processed_mailbox"`
@@ -80,6 +87,11 @@ type IMAPConfig struct {
 	QuarantineMailbox string `yaml:"quarantine_mailbox"`
 	// PollInterval is how often to poll when the server has no IDLE (default 1m).
 	PollInterval Duration `yaml:"poll_interval"`
+	// Keepalive is how long the connection may stay quiet before backstop
+	// proves it still works (IDLE re-issued, or NOOP); a connection dropped
+	// silently by a NAT or firewall is noticed within keepalive + 20s
+	// (default 1m40s; some servers drop idle clients after 10m).
+	Keepalive Duration `yaml:"keepalive"`
 	// MaxMessageSize: larger messages are quarantined without being downloaded (default 50MiB).
 	MaxMessageSize int64 `yaml:"max_message_size"`
 
@@ -96,6 +108,8 @@ type SMTPConfig struct {
 	TLS string `yaml:"tls"`
 	// Username logs in; empty sends without AUTH.
 	Username string `yaml:"username"`
+	// ServerAuth: auth (password or oauth2), oauth2, ca_file, tls_server_name.
+	ServerAuth `yaml:",inline"`
 	// PasswordEnv names an environment variable holding the password.
 	PasswordEnv string `yaml:"password_env"`
 	// PasswordFile names a file holding the password.
@@ -247,6 +261,7 @@ func parseConfig(path string, data []byte, getenv func(string) string) (*Config,
 		for typ, key := range map[string]string{"Config": "the top level", "OrganisationConfig": "organisation", "IMAPConfig": "imap",
 			"SMTPConfig": "smtp", "PeopleConfig": "people", "PersonConfig": "people.leads", "StorageConfig": "storage",
 			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log",
+			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http",
 			"ScheduleConfig": "schedule", "BusinessHoursConfig": "schedule.business_hours", "DigestConfig": "digest",
 			"RemindersConfig": "reminders", "CheckinsConfig": "checkins"} {
 			msg = strings.ReplaceAll(msg, "in type main."+typ, "in "+key)
@@ -285,6 +300,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.IMAP.PollInterval == 0 {
 		c.IMAP.PollInterval = Duration(time.Minute)
+	}
+	if c.IMAP.Keepalive == 0 {
+		c.IMAP.Keepalive = Duration(mailbox.DefaultKeepalive)
+	}
+	if c.IMAP.Auth == "" {
+		c.IMAP.Auth = "password"
+	}
+	if c.SMTP.Auth == "" {
+		c.SMTP.Auth = "password"
 	}
 	if c.IMAP.MaxMessageSize == 0 {
 		c.IMAP.MaxMessageSize = 50 << 20
@@ -412,10 +436,16 @@ func (c *Config) validate(getenv func(string) string) []error {
 	}
 	checkPort(bad, "imap.port", im.Port)
 	required("imap.username", im.Username, "the login of the escalations mailbox")
-	if p, err := secret("imap.password", im.PasswordEnv, im.PasswordFile, getenv); err != nil {
-		bad(secretKey("imap.password", im.PasswordEnv, im.PasswordFile), "%v", err)
-	} else {
-		im.password = p
+	c.validateAuth("imap", &im.ServerAuth, im.Username, bad, getenv)
+	if im.Auth != "oauth2" {
+		if p, err := secret("imap.password", im.PasswordEnv, im.PasswordFile, getenv); err != nil {
+			bad(secretKey("imap.password", im.PasswordEnv, im.PasswordFile), "%v", err)
+		} else {
+			im.password = p
+		}
+	}
+	if time.Duration(im.Keepalive) > 25*time.Minute || (im.Keepalive != 0 && time.Duration(im.Keepalive) < 10*time.Second) {
+		bad("imap.keepalive", "is %v; use between 10s and 25m (default 1m40s)", time.Duration(im.Keepalive))
 	}
 	if im.ProcessedMailbox == im.Mailbox || im.QuarantineMailbox == im.Mailbox {
 		bad("imap.processed_mailbox", "processed and quarantine mailboxes must differ from the watched mailbox %q", im.Mailbox)
@@ -431,7 +461,8 @@ func (c *Config) validate(getenv func(string) string) []error {
 		}
 	}
 	checkPort(bad, "smtp.port", sm.Port)
-	if sm.Username != "" {
+	c.validateAuth("smtp", &sm.ServerAuth, sm.Username, bad, getenv)
+	if sm.Username != "" && sm.Auth != "oauth2" {
 		if p, err := secret("smtp.password", sm.PasswordEnv, sm.PasswordFile, getenv); err != nil {
 			bad(secretKey("smtp.password", sm.PasswordEnv, sm.PasswordFile), "%v", err)
 		} else {
@@ -514,6 +545,7 @@ func (c *Config) validate(getenv func(string) string) []error {
 	default:
 		bad("log.format", "is %q; use text or json", c.Log.Format)
 	}
+	c.validateHTTP(bad)
 	errs = append(errs, c.validateTime()...)
 	return errs
 }

@@ -86,11 +86,13 @@ func fillInbound(in *workflow.Inbound, m *parse.Message) {
 	in.BounceOriginalID = m.Auto.OriginalMessageID
 	in.AuthResults = m.AuthResults
 	for _, ar := range parse.ParseAuthResults(m.AuthResults) {
-		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass})
+		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass,
+			DMARCFail: ar.DMARCFail, DKIMFail: ar.DKIMFail})
 	}
 	in.Kind = string(m.Kind)
 	in.Note = m.Note
 	in.ReplyText = m.ReplyText
+	in.ReplyHTML = m.ReplyHTML
 	for _, o := range m.Originals {
 		wo := workflow.Original{
 			From:      person(o.From),

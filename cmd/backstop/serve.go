@@ -25,6 +25,8 @@ type tunables struct {
 	commandTimeout time.Duration
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
+	permanentRetry time.Duration
+	sleep          func(context.Context, time.Duration) bool // nil: real time
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
@@ -87,7 +89,17 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		store.Close()
 		return nil, err
 	}
-	sender := mailbox.NewSender(cfg.smtpConfig(tn))
+	scfg, err := cfg.smtpConfig(tn)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	icfg, err := cfg.imapConfig(tn, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sender := mailbox.NewSender(scfg)
 	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl}
 	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender}, workflow.DispatchConfig{
 		Poll:     tn.dispatchPoll,
@@ -103,7 +115,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		}
 	}
 	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log}
-	d.watcher = mailbox.NewWatcher(cfg.imapConfig(tn, log), store, p)
+	d.watcher = mailbox.NewWatcher(icfg, store, p)
 	return d, nil
 }
 
@@ -138,11 +150,15 @@ func (d *daemon) close() {
 	}
 }
 
-func (c *Config) imapConfig(tn tunables, log *slog.Logger) mailbox.IMAPConfig {
-	return mailbox.IMAPConfig{
+func (c *Config) imapConfig(tn tunables, log *slog.Logger) (mailbox.IMAPConfig, error) {
+	tlsConfig, err := c.IMAP.tlsConfig(tn.imapTLS)
+	if err != nil {
+		return mailbox.IMAPConfig{}, fmt.Errorf("config: imap.%w", err)
+	}
+	mc := mailbox.IMAPConfig{
 		Addr:           net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port)),
 		TLS:            mailbox.TLSMode(c.IMAP.TLS),
-		TLSConfig:      tn.imapTLS,
+		TLSConfig:      tlsConfig,
 		Username:       c.IMAP.Username,
 		Password:       c.IMAP.password,
 		Mailbox:        c.IMAP.Mailbox,
@@ -150,22 +166,37 @@ func (c *Config) imapConfig(tn tunables, log *slog.Logger) mailbox.IMAPConfig {
 		Quarantine:     c.IMAP.QuarantineMailbox,
 		PollInterval:   time.Duration(c.IMAP.PollInterval),
 		IdleRestart:    tn.idleRestart,
+		Keepalive:      time.Duration(c.IMAP.Keepalive),
 		CommandTimeout: tn.commandTimeout,
 		MinBackoff:     tn.minBackoff,
 		MaxBackoff:     tn.maxBackoff,
+		PermanentRetry: tn.permanentRetry,
+		Sleep:          tn.sleep,
 		MaxMessageSize: c.IMAP.MaxMessageSize,
 		Logger:         log,
 	}
+	if c.IMAP.Auth == "oauth2" {
+		mc.Auth = newTokenSource("imap.oauth2", c.IMAP.OAuth2, nil)
+	}
+	return mc, nil
 }
 
-func (c *Config) smtpConfig(tn tunables) mailbox.SMTPConfig {
-	return mailbox.SMTPConfig{
+func (c *Config) smtpConfig(tn tunables) (mailbox.SMTPConfig, error) {
+	tlsConfig, err := c.SMTP.tlsConfig(tn.smtpTLS)
+	if err != nil {
+		return mailbox.SMTPConfig{}, fmt.Errorf("config: smtp.%w", err)
+	}
+	mc := mailbox.SMTPConfig{
 		Addr:      net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)),
 		TLS:       mailbox.TLSMode(c.SMTP.TLS),
-		TLSConfig: tn.smtpTLS,
+		TLSConfig: tlsConfig,
 		Username:  c.SMTP.Username,
 		Password:  c.SMTP.password,
 	}
+	if c.SMTP.Auth == "oauth2" {
+		mc.Auth = newTokenSource("smtp.oauth2", c.SMTP.OAuth2, nil)
+	}
+	return mc, nil
 }
 
 func (c *Config) workflowConfig() (workflow.Config, error) {

@@ -166,6 +166,20 @@ var replySubjectPrefixes = []string{
 // subjectPrefixRe matches one leading "Xx:" or "Xx[2]:" prefix.
 var subjectPrefixRe = regexp.MustCompile(`^\s*([\p{L}.]{1,12})\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*`)
 
+// baseSubject removes the forward and reply prefixes of a subject
+// ("FW: RE: Refund" is "Refund"); other prefixes are kept.
+func baseSubject(subject string) string {
+	s := strings.TrimSpace(subject)
+	for k := 0; k < 10; k++ {
+		m := subjectPrefixRe.FindStringSubmatchIndex(s)
+		if m == nil || subjectKind(s) == KindOther {
+			break
+		}
+		s = strings.TrimSpace(s[m[1]:])
+	}
+	return s
+}
+
 // subjectKind reports whether a subject starts with a forward or a reply
 // prefix (the first prefix decides).
 func subjectKind(subject string) Kind {

@@ -301,20 +301,75 @@ func TestDigestQuarter(t *testing.T) {
 	}
 }
 
-// TestDigestOff: a lead who replied DIGEST OFF gets none; the others do.
-func TestDigestRecipients(t *testing.T) {
+// TestDigestOffOn: a lead who answers a digest with DIGEST OFF gets none
+// until DIGEST ON; the others get theirs.
+func TestDigestOffOn(t *testing.T) {
 	loc := mustZone(t, "Europe/Berlin")
 	e := newTimeEnv(t, loc, time.Date(2026, 3, 9, 8, 0, 0, 0, loc))
 	ctx := context.Background()
-	if _, err := e.st.db.Exec("INSERT INTO digest_optout (address, at) VALUES (?, 0)", omar.Address); err != nil {
-		t.Fatal(err)
-	}
 	s := e.scheduler(e.desk.DigestJob())
-	s.RunDue(ctx)
+	week := func() {
+		t.Helper()
+		s.RunDue(ctx)
+		e.clk.Advance(7 * 24 * time.Hour)
+		if _, err := s.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.RunDue(ctx) // first sight, 08:00
 	e.clk.Advance(time.Hour)
-	s.RunDue(ctx)
-	if got := summary(e.rowsTo(templates.WeeklyDigest, "")); got != "digest→jane@acme.example" {
-		t.Errorf("digests: %s", got)
+	s.RunDue(ctx) // Monday 9 March, 09:00
+	digests := e.rowsTo(templates.WeeklyDigest, omar.Address)
+	if len(digests) != 1 {
+		t.Fatalf("%d digests for omar", len(digests))
+	}
+	before := len(e.outbox())
+	e.handle(e.command(e.mail(digests[0].ID), omar, "DIGEST OFF"), Processed)
+	receipt := e.outbox()[before:]
+	if summary(receipt) != "command_result→omar@acme.example" || !contains(e.mail(receipt[0].ID).Text, "will get no more weekly digests") {
+		t.Fatalf("DIGEST OFF answered with %s", summary(receipt))
+	}
+	week()
+	if got := len(e.rowsTo(templates.WeeklyDigest, omar.Address)); got != 1 {
+		t.Errorf("omar got %d digests after DIGEST OFF, want still 1", got)
+	}
+	if got := len(e.rowsTo(templates.WeeklyDigest, jane.Address)); got != 2 {
+		t.Errorf("jane got %d digests, want 2", got)
+	}
+	e.handle(e.command(e.mail(receipt[0].ID), omar, "digest on"), Processed)
+	week()
+	if got := len(e.rowsTo(templates.WeeklyDigest, omar.Address)); got != 2 {
+		t.Errorf("omar got %d digests after DIGEST ON, want 2", got)
+	}
+	e.handle(e.command(e.mail(receipt[0].ID), omar, "DIGEST SOMETIMES"), Processed)
+	last := e.outbox()[len(e.outbox())-1]
+	if !contains(e.mail(last.ID).Text, "DIGEST OFF to stop the weekly digest") {
+		t.Errorf("DIGEST SOMETIMES: %s", e.mail(last.ID).Text)
+	}
+}
+
+// TestNoCheckin: a lead's NO-CHECKIN means no check-in for the incident.
+func TestNoCheckin(t *testing.T) {
+	loc := mustZone(t, "Europe/Berlin")
+	e := newTimeEnv(t, loc, time.Date(2026, 3, 9, 10, 0, 0, 0, loc))
+	ctx := context.Background()
+	id, notices := e.report(jordan, "Invoice 4471")
+	other, notices2 := e.report(casey, "Refund")
+	e.handle(e.command(notices[jane.Address], jane, "NO-CHECKIN\nRESOLVE"), Processed)
+	e.handle(e.command(notices2[jane.Address], jane, "RESOLVE"), Processed)
+	s := e.scheduler(e.desk.CheckinJob())
+	for e.clk.Now().Before(time.Date(2026, 3, 14, 0, 0, 0, 0, loc)) {
+		if _, err := s.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(30 * time.Minute)
+	}
+	var got []string
+	for _, r := range rowsOf(e.outbox(), templates.Checkin) {
+		got = append(got, Ref(r.IncidentID))
+	}
+	if !slices.Equal(got, []string{Ref(other)}) {
+		t.Errorf("check-ins about %v; want only %s (%s had NO-CHECKIN)", got, Ref(other), Ref(id))
 	}
 }
 

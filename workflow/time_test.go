@@ -114,6 +114,10 @@ func TestDigestGolden(t *testing.T) {
 	_, n2 := e.report(jordan, "Re: Invoice 4471")
 	e.clk.Advance(90 * time.Minute)
 	e.handle(e.command(n2[jane.Address], jane, "BOUNDARY"), Processed)
+	// The connection broke while it was sent: uncertain, waiting for a decision.
+	if _, err := e.st.db.Exec("UPDATE outbox SET state = ? WHERE customer = 1 AND template = ?", OutUncertain, templates.Boundary); err != nil {
+		t.Fatal(err)
+	}
 	// Casey of Initech, severed after 3 h 10 min.
 	e.clk.t = time.Date(2026, 3, 4, 11, 0, 0, 0, loc)
 	in := e.forward(alex, abuse(casey, "Refund now", "Pathetic. Refund or I ruin you.", e.clk.Now().Add(-time.Hour)))
@@ -167,7 +171,8 @@ func TestDigestGolden(t *testing.T) {
 	for _, want := range []string{"New incidents: 3 (3 still open)", "INC-4  Dana Roe", "boundary emails 1, escalations 0, severances 1",
 		"2026-W10 (this week): 2 h 20 min, 3 h 10 min (2 of 3 acted on)", "2026-W08: 2 h, 2 h (1 of 1 acted on)",
 		"Jordan Miles: INC-1, INC-2", "initech.example: INC-3, INC-4", "Sam Rivera and Alex Kim",
-		"Notices held back by the caps: 1", "W10 2 Mar      3 ###"} {
+		"Notices held back by the caps: 1", "W10 2 Mar      3 ###",
+		"INC-2  boundary email to Jordan Miles: uncertain since Tue 3 Mar 2026 11:30 CET"} {
 		if !contains(m.Text, want) {
 			t.Errorf("digest text lacks %q", want)
 		}

@@ -174,6 +174,7 @@ func (r *cmdRun) finish(o outcome) error {
 		}
 		r.inc = inc
 	}
+	h.commands = append(h.commands, [2]string{r.cmd.Verb, o.result})
 	switch o.result {
 	case outcomeDone:
 		kind := o.kind

@@ -42,8 +42,8 @@ func (d *Desk) ReminderJob() Job {
 func (d *Desk) unacknowledged(ctx context.Context, q querier, now time.Time) ([]*Incident, error) {
 	acted, args := d.actedBy("i")
 	rows, err := q.QueryContext(ctx, "SELECT "+incidentColumns+` FROM incidents i
-		WHERE i.state NOT IN (?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
-		append([]any{StateResolved, StateClosed, ms(now)}, args...)...)
+		WHERE i.state IN (?, ?, ?, ?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
+		append([]any{StateReported, StateAcknowledged, StateBoundarySent, StateEscalated, StateSevered, ms(now)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing unacknowledged incidents: %w", err)
 	}

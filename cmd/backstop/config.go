@@ -40,6 +40,8 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// HTTP optionally serves /healthz and /metrics for monitoring.
 	HTTP HTTPConfig `yaml:"http"`
+	// TimeSections are schedule, digest, reminders and checkins (config_schedule.go).
+	TimeSections `yaml:",inline"`
 
 	root *yaml.Node // for line numbers in errors
 	path string     // the file it was read from
@@ -136,6 +138,9 @@ type PeopleConfig struct {
 	TeamDomains []string `yaml:"team_domains"`
 	// TeamAddresses: these addresses may report too (contractors, other domains).
 	TeamAddresses []string `yaml:"team_addresses"`
+	// HeadOfSupport gets the reminders about incidents no lead acted on
+	// within reminders.escalate_after (optional).
+	HeadOfSupport PersonConfig `yaml:"head_of_support"`
 }
 
 // PersonConfig is a named address.
@@ -265,7 +270,9 @@ func parseConfig(path string, data []byte, getenv func(string) string) (*Config,
 		for typ, key := range map[string]string{"Config": "the top level", "OrganisationConfig": "organisation", "IMAPConfig": "imap",
 			"SMTPConfig": "smtp", "PeopleConfig": "people", "PersonConfig": "people.leads", "StorageConfig": "storage",
 			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log",
-			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http"} {
+			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http",
+			"ScheduleConfig": "schedule", "BusinessHoursConfig": "schedule.business_hours", "DigestConfig": "digest",
+			"RemindersConfig": "reminders", "CheckinsConfig": "checkins"} {
 			msg = strings.ReplaceAll(msg, "in type main."+typ, "in "+key)
 		}
 		return nil, fmt.Errorf("config %s: %s (see config.example.yaml for the keys)", path, msg)
@@ -359,6 +366,7 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	c.applyTimeDefaults()
 }
 
 // line finds the line of a dotted key in the YAML document, or of its
@@ -553,6 +561,7 @@ func (c *Config) validate(getenv func(string) string) []error {
 		bad("log.format", "is %q; use text or json", c.Log.Format)
 	}
 	c.validateHTTP(bad)
+	errs = append(errs, c.validateTime()...)
 	return errs
 }
 

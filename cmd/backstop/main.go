@@ -6,6 +6,7 @@
 //
 //	backstop serve -config FILE          run the daemon
 //	backstop demo                         run on embedded IMAP/SMTP servers, play a scenario
+//	backstop digest --preview [--week W]  print the weekly digest as it would be sent
 //	backstop check-config -config FILE    validate a configuration [-connect]
 //	backstop incidents [show INC-n]       list incidents, or show one with its audit trail
 //	backstop parse [-explain] FILE.eml|-  print how a message is read, as JSON (-explain: why)
@@ -37,6 +38,7 @@ type command struct {
 
 var commands = map[string]command{
 	"serve":        {"serve -config FILE", "run the daemon until SIGINT/SIGTERM", runServe},
+	"digest":       {"digest --preview [--week YYYY-Www] [-config FILE] [-html]", "print the weekly digest exactly as it would be sent, without sending it", runDigest},
 	"demo":         {"demo [-keep=false] [-hold 15s] [-v]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
 	"check-config": {"check-config -config FILE [-connect]", "validate a configuration; -connect also logs in to IMAP and SMTP", runCheckConfig},
 	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},

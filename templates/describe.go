@@ -52,7 +52,7 @@ var variables = []Variable{
 	{Name: "BoundarySent", Meaning: "when the boundary email went to the customer; zero if none has"},
 	{Name: "Target", Meaning: "who the escalation goes to: the customer's manager or HR (a person)"},
 	{Name: "Note", Meaning: "a lead's note (RESOLVE, NOTE); internal, never in customer emails"},
-	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed"},
+	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed; in lead notices and acknowledgements, what backstop could not read in a report (the customer unknown, parser warnings)"},
 	{Name: "MessageFrom", Meaning: "the sender of the quarantined message or refused command"},
 	{Name: "MessageSubj", Meaning: "the subject of the quarantined message or refused command"},
 	{Name: "EmailTo", Meaning: "who the email named by EmailKind goes or went to (a person): the customer, the escalation Target, or a lead"},

@@ -27,6 +27,7 @@ const (
 	CmdReopen   = "REOPEN"
 	CmdClose    = "CLOSE"
 	CmdHelp     = "HELP"
+	CmdCustomer = "CUSTOMER"
 )
 
 // Command is one command line of a reply.

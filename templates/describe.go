@@ -52,7 +52,7 @@ var variables = []Variable{
 	{Name: "BoundarySent", Meaning: "when the boundary email went to the customer; zero if none has"},
 	{Name: "Target", Meaning: "who the escalation goes to: the customer's manager or HR (a person)"},
 	{Name: "Note", Meaning: "a lead's note (RESOLVE, NOTE), or a teammate's answer to a check-in (checkin_reply); internal, never in customer emails"},
-	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed"},
+	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed; in lead notices and acknowledgements, what backstop could not read in a report (the customer unknown, parser warnings)"},
 	{Name: "MessageFrom", Meaning: "the sender of the quarantined message or refused command"},
 	{Name: "MessageSubj", Meaning: "the subject of the quarantined message or refused command"},
 	{Name: "Digest", Meaning: "the weekly digest (digest only): .Week, .Start, .End, .Quiet, .Opened, .OpenedStillOpen, .Open, .OpenByState, .Waiting, .Actions, .Response, .Severed, .Repeat, .Teammates, .Undelivered, .HeldBack, .Chart; ids, names, states, dates and counts only (see templates.Digest)"},

@@ -240,6 +240,11 @@ func (h *handling) allowedFor(inc *Incident, rl role, addr string) ([]string, er
 	}
 	st := inc.State
 	var out []string
+	if inc.Customer.Address == "" {
+		// backstop could not tell who the customer is: saying so
+		// comes first.
+		out = append(out, usage(CmdCustomer))
+	}
 	pending, err := h.outRows("incident_id = ? AND customer = 1 AND state IN (?, ?, ?)", inc.ID, OutHeld, OutQueued, OutAwaitingApproval)
 	if err != nil {
 		return nil, err

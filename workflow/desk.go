@@ -113,6 +113,7 @@ type handling struct {
 
 	sender   string // lower-cased From address
 	earlier  int64  // messages row of a different message with the same Message-ID
+	unread   string // why a team member's report names no customer (reportUnread)
 	rowID    int64  // messages row
 	class    string
 	incident int64
@@ -217,12 +218,18 @@ func (h *handling) run() (Disposition, error) {
 		// with the customer unknown rather than drop the report.
 		return h.forward(Person{})
 	}
+	if insider && h.repliesToBackstop() {
+		// Addressed to one of backstop's emails, but its token or
+		// Message-ID verifies for no incident: never read as a report.
+		return h.quarantine(ClassUnmatched, "a reply to one of backstop's emails whose reply address or references could not be verified: reply to backstop's latest email about the incident", 0)
+	}
 	if insider {
-		reason := "no forwarded message found: forward the customer's email as an attachment or inline"
+		// A report is never lost for want of parsing (unknown.go).
+		why := "no forwarded message could be read in it"
 		if in.Kind == "reply" {
-			reason = "a reply that answers none of backstop's emails: reply to backstop's email about the incident, or forward the customer's email as an attachment or inline"
+			why = "it answers none of backstop's emails, and no forwarded message could be read in it"
 		}
-		return h.quarantine(ClassUnmatched, reason, 0)
+		return h.reportUnread(why)
 	}
 	reason := "the sender is not on the team: backstop takes reports only from the team and never answers outsiders"
 	inc, state, err := h.customerIncident()

@@ -444,13 +444,12 @@ func TestQuarantine(t *testing.T) {
 			return in
 		}, ClassOutsider, "not on the team"},
 		{"spam without sender", func(e *env) *Inbound { return e.plain(Person{}, "WIN") }, ClassOutsider, "not on the team"},
-		{"team member's plain mail", func(e *env) *Inbound { return e.plain(sam, "help") }, ClassUnmatched, "no forwarded message found: forward the customer's email as an attachment or inline"},
-		{"team member's stray reply", func(e *env) *Inbound {
-			in := e.plain(sam, "Re: lunch")
+		{"team member's reply to a backstop email that matches nothing", func(e *env) *Inbound {
+			in := e.plain(sam, "SEVER")
 			in.Kind = "reply"
-			in.InReplyTo = []string{"lunch@acme.example"}
+			in.To = []Person{{Address: "escalations+" + Token(testSecret, 42, "sam@acme.example") + "@acme.example"}}
 			return in
-		}, ClassUnmatched, "answers none of backstop's emails"},
+		}, ClassUnmatched, "could not be verified"},
 		{"malformed", func(e *env) *Inbound {
 			in := e.plain(Person{}, "")
 			in.ParseError = "malformed MIME header"

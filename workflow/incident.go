@@ -133,6 +133,8 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	}
 	custDesc := cust.Address
 	switch {
+	case cust.Address == "" && h.unread != "":
+		custDesc = "an unknown customer (" + h.unread + "; the whole message is the evidence)"
 	case cust.Address == "" && cust.Name != "":
 		custDesc = cust.Name + " (address unknown)"
 	case cust.Address == "":
@@ -296,6 +298,9 @@ func (h *handling) ackReporter(inc *Incident) error {
 	}
 	data := h.d.baseData(inc, rep, h.now)
 	data.Reporter = templates.Person(rep)
+	if h.unread != "" {
+		data.Reason = "backstop could not find the customer's message in your email, so it went to the leads as it is; they will identify the customer"
+	}
 	return h.d.queue(h.ctx, h.tx, h.now, outItem{
 		incident: inc, template: templates.ReporterAck, to: rep, data: data, cause: h.in.MessageID,
 	}, &h.queued)
@@ -310,6 +315,7 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 		// The lead must know that the forward showed no address.
 		data.Customer.Name += " (address not in the forward)"
 	}
+	data.Reason = h.leadWarning(inc)
 	data.History = history
 	data.EvidenceMode = h.d.cfg.Evidence
 	// Suggest only what the lead may do now (a severed incident takes no

@@ -96,6 +96,7 @@ func fillInbound(in *workflow.Inbound, m *parse.Message) {
 			DMARCFail: ar.DMARCFail, DKIMFail: ar.DKIMFail})
 	}
 	in.Kind = string(m.Kind)
+	in.Text = m.Text
 	in.Note = m.Note
 	in.ReplyText = m.ReplyText
 	in.ReplyHTML = m.ReplyHTML

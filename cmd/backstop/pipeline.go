@@ -92,11 +92,14 @@ func fillInbound(in *workflow.Inbound, m *parse.Message) {
 	in.BounceOriginalID = m.Auto.OriginalMessageID
 	in.AuthResults = m.AuthResults
 	for _, ar := range parse.ParseAuthResults(m.AuthResults) {
-		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass})
+		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass,
+			DMARCFail: ar.DMARCFail, DKIMFail: ar.DKIMFail})
 	}
 	in.Kind = string(m.Kind)
+	in.Text = m.Text
 	in.Note = m.Note
 	in.ReplyText = m.ReplyText
+	in.ReplyHTML = m.ReplyHTML
 	for _, o := range m.Originals {
 		wo := workflow.Original{
 			From:      person(o.From),
@@ -182,7 +185,9 @@ func compose(m *workflow.OutMail) ([]byte, error) {
 		Text:          m.Text,
 		HTML:          m.HTML,
 	}
-	if out.Date.IsZero() {
+	if out.Date.IsZero() || m.Customer {
+		// A customer email is dated when it leaves, after its hold: the
+		// time the command was accepted is internal.
 		out.Date = time.Now()
 	}
 	if m.Sender != nil {

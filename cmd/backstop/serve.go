@@ -31,6 +31,7 @@ type tunables struct {
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
+	now            func() time.Time // the clock of the desk and the scheduler; nil = time.Now
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -41,6 +42,7 @@ type daemon struct {
 	desk       *workflow.Desk
 	dispatcher *workflow.Dispatcher
 	watcher    *mailbox.Watcher
+	scheduler  *workflow.Scheduler // the digest, reminders and check-ins
 	sender     *mailbox.Sender
 	templates  *templates.Set
 	smtp       *smtpHealth
@@ -86,6 +88,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	wcfg.Now = tn.now
 	store, err := workflow.Open(ctx, cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -117,6 +120,13 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, Logger: log})
+	for _, j := range desk.Jobs() {
+		if err := d.scheduler.Add(j); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log, parseTime: d.metrics.parse.Observe}
 	d.watcher = mailbox.NewWatcher(icfg, store, p)
 	watcher = d.watcher
@@ -127,13 +137,12 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}}
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}}
 	if d.httpLn != nil {
 		parts = append(parts, struct {
 			name string
@@ -147,6 +156,7 @@ func (d *daemon) run(ctx context.Context) error {
 			d.notifier.run(ctx, d.watcher.Status, d.log)
 		}()
 	}
+	errc := make(chan error, len(parts))
 	for _, part := range parts {
 		wg.Add(1)
 		go func() {
@@ -240,21 +250,23 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		return workflow.Config{}, fmt.Errorf("config: organisation.timezone: %w", err)
 	}
 	wc := workflow.Config{
-		OrgName:             c.Organisation.Name,
-		SupportAddress:      c.Organisation.SupportAddress,
-		Timezone:            loc,
-		Escalations:         c.Organisation.EscalationsAddress,
-		EnvelopeSender:      c.SMTP.EnvelopeSender,
-		TeamDomains:         c.People.TeamDomains,
-		TeamAddresses:       c.People.TeamAddresses,
-		Secret:              c.Secrets.secret,
-		Evidence:            c.Notices.Evidence,
-		MaxPerIncidentHour:  c.Notices.MaxPerIncidentPerHour,
-		MaxPerRecipientHour: c.Notices.MaxPerRecipientPerHour,
-		Verify:              c.Commands.Verify,
-		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
-		SeverApprovals:      c.Commands.SeverApprovals,
-		CustomerReplyTo:     c.Commands.CustomerReplyTo,
+		OrgName:               c.Organisation.Name,
+		SupportAddress:        c.Organisation.SupportAddress,
+		Timezone:              loc,
+		Escalations:           c.Organisation.EscalationsAddress,
+		EnvelopeSender:        c.SMTP.EnvelopeSender,
+		CustomerBounceAddress: c.SMTP.CustomerBounceAddress,
+		TeamDomains:           c.People.TeamDomains,
+		TeamAddresses:         c.People.TeamAddresses,
+		Secret:                c.Secrets.secret,
+		Evidence:              c.Notices.Evidence,
+		MaxPerIncidentHour:    c.Notices.MaxPerIncidentPerHour,
+		MaxPerRecipientHour:   c.Notices.MaxPerRecipientPerHour,
+		Verify:                c.Commands.Verify,
+		TrustedAuthServIDs:    c.Commands.TrustedAuthservIDs,
+		SeverApprovals:        c.Commands.SeverApprovals,
+		CustomerReplyTo:       c.Commands.CustomerReplyTo,
+		Time:                  c.timeConfig(loc),
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

@@ -540,8 +540,14 @@ func TestReminders(t *testing.T) {
 	}
 	_ = other
 	m := e.mail(rowsOf(e.outbox(), templates.LeadReminder)[4].ID)
-	if !strings.HasPrefix(m.Subject, "["+Ref(id)+"] Still waiting on a lead: Jordan Miles, 1 day") && !strings.Contains(m.Subject, "Still waiting") {
-		t.Errorf("head of support's reminder: %q", m.Subject)
+	if m.Subject != "["+Ref(id)+"] Still waiting on a lead: Jordan Miles, 8 h" || !contains(m.Text, "As head of support you get this reminder too") ||
+		!contains(m.Text, "Reply HELP: one word on the first line.") {
+		t.Errorf("head of support's reminder:\n%s\n\n%s", m.Subject, m.Text)
+	}
+	m = e.mail(rowsOf(e.outbox(), templates.LeadReminder)[0].ID)
+	if m.Subject != "["+Ref(id)+"] Waiting on a lead: Jordan Miles, 4 h" || !contains(m.Text, "no lead has acted on it yet: 4 h of business hours") ||
+		!contains(m.Text, "ASSIGN me takes it") {
+		t.Errorf("the leads' reminder:\n%s\n\n%s", m.Subject, m.Text)
 	}
 	for _, w := range contentWords[:3] {
 		if strings.Contains(m.Text, w) {

@@ -632,3 +632,31 @@ func TestCheckins(t *testing.T) {
 		t.Error("the answer to a check-in reached a digest")
 	}
 }
+
+// TestCheckinAfterHandoff: with checkins.after_handoff, a reporter who
+// replied HANDOFF is checked on too.
+func TestCheckinAfterHandoff(t *testing.T) {
+	loc := mustZone(t, "America/New_York")
+	for _, after := range []bool{false, true} {
+		e := newTimeEnv(t, loc, time.Date(2026, 3, 2, 10, 0, 0, 0, loc), func(c *Config) { c.Time.CheckinAfterHandoff = after })
+		ctx := context.Background()
+		_, notices := e.report(jordan, "Invoice 4471")
+		ack := e.mail(rowsOf(e.outbox(), templates.ReporterAck)[0].ID)
+		e.handle(e.command(ack, sam, "HANDOFF"), Processed)
+		e.handle(e.command(notices[jane.Address], jane, "RESOLVE"), Processed)
+		s := e.scheduler(e.desk.CheckinJob())
+		for e.clk.Now().Before(time.Date(2026, 3, 7, 0, 0, 0, 0, loc)) {
+			if _, err := s.RunDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Advance(time.Hour)
+		}
+		want := 0
+		if after {
+			want = 1
+		}
+		if got := len(e.rowsTo(templates.Checkin, sam.Address)); got != want {
+			t.Errorf("after_handoff %v: %d check-ins to a reporter who handed off, want %d", after, got, want)
+		}
+	}
+}

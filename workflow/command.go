@@ -30,6 +30,7 @@ const (
 	// Time's commands (cmd_time.go).
 	CmdDigest    = "DIGEST"
 	CmdNoCheckin = "NO-CHECKIN"
+	CmdCustomer  = "CUSTOMER"
 )
 
 // Command is one command line of a reply.

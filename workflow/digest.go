@@ -194,7 +194,7 @@ func (d *Desk) buildDigest(ctx context.Context, q querier, start, end, now time.
 		return nil, err
 	}
 	if g.HeldBack, err = count(`SELECT count(*) FROM events WHERE kind IN (?, ?) AND at >= ? AND at < ?`,
-		EventMailSuppressed, heldBackKind, ms(start), ms(end)); err != nil {
+		EventMailSuppressed, EventNoticeHeldBack, ms(start), ms(end)); err != nil {
 		return nil, fmt.Errorf("digest: counting held-back notices: %w", err)
 	}
 	most := 0
@@ -223,11 +223,6 @@ func (d *Desk) buildDigest(ctx context.Context, q querier, start, end, now time.
 	g.Quiet = quiet
 	return g, nil
 }
-
-// heldBackKind is the event kind the caps record when they hold a notice
-// back (EventNoticeHeldBack of the caps, issue 7); the digest counts it
-// with EventMailSuppressed.
-const heldBackKind = "notice_held_back"
 
 // waiting lists the open incidents no lead has acted on, oldest first.
 func (d *Desk) waiting(ctx context.Context, q querier, now time.Time) ([]templates.Waiting, error) {

@@ -117,6 +117,15 @@ type SMTPConfig struct {
 	// EnvelopeSender is the MAIL FROM of everything backstop sends. Empty or
 	// the escalations address: escalations+bounce-ID@domain per email (VERP).
 	EnvelopeSender string `yaml:"envelope_sender"`
+	// CustomerBounceAddress receives the bounces of customer emails: their
+	// MAIL FROM is local+bounce-ID-SIG@domain of it (signed VERP), so it
+	// must be delivered into the watched mailbox (an alias of the
+	// escalations mailbox that does not name it), and the SMTP server must
+	// let the login send with it. Empty: customer emails go out with the
+	// support address as MAIL FROM and their bounces reach the support
+	// inbox, not backstop. Never the escalations address: the customer
+	// would learn where reports go.
+	CustomerBounceAddress string `yaml:"customer_bounce_address"`
 
 	password string
 }
@@ -472,6 +481,12 @@ func (c *Config) validate(getenv func(string) string) []error {
 	if sm.EnvelopeSender != "" {
 		addr("smtp.envelope_sender", sm.EnvelopeSender, "")
 	}
+	if sm.CustomerBounceAddress != "" {
+		addr("smtp.customer_bounce_address", sm.CustomerBounceAddress, "")
+		if strings.EqualFold(sm.CustomerBounceAddress, c.Organisation.EscalationsAddress) {
+			bad("smtp.customer_bounce_address", "must not be the escalations address: customers would learn where reports go; use an alias such as bounces@ delivered into the same mailbox")
+		}
+	}
 
 	if len(c.People.Leads) == 0 {
 		bad("people.leads", "is required: at least one lead (name and address) must receive incidents")
@@ -582,6 +597,9 @@ func secret(what, env, file string, getenv func(string) string) (string, error) 
 		}
 		return v, nil
 	case file != "":
+		// ${CREDENTIALS_DIRECTORY} (systemd's LoadCredential=) and any
+		// other ${NAME} come from the environment.
+		file = os.Expand(file, getenv)
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("cannot be read: %v", err)

@@ -75,6 +75,10 @@ var providerDefaults = map[string]map[string]struct {
 // validateAuth checks the auth keys of section (imap or smtp) and reads
 // the client secret.
 func (c *Config) validateAuth(section string, a *ServerAuth, username string, bad func(key, format string, args ...any), getenv func(string) string) {
+	a.CAFile = os.Expand(a.CAFile, getenv)
+	if a.OAuth2 != nil {
+		a.OAuth2.RefreshTokenFile = os.Expand(a.OAuth2.RefreshTokenFile, getenv)
+	}
 	switch a.Auth {
 	case "", "password":
 		if a.OAuth2 != nil {

@@ -71,6 +71,9 @@ type harness struct {
 	cfg      *Config
 	logs     *syncBuffer
 
+	sleep    func(context.Context, time.Duration) bool // the watcher's reconnect waits; nil: real time
+	notifier *notifier                                 // nil: none
+
 	mu     sync.Mutex
 	d      *daemon
 	cancel context.CancelFunc
@@ -155,10 +158,17 @@ func (h *harness) start() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := newDaemon(context.Background(), h.cfg, log, testTunables)
+	tn := testTunables
+	tn.sleep = h.sleep
+	d, err := newDaemon(context.Background(), h.cfg, log, tn)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if err := d.listenHTTP(); err != nil {
+		d.close()
+		h.t.Fatal(err)
+	}
+	d.notifier = h.notifier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
 	go func() { h.done <- d.run(ctx) }()

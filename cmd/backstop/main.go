@@ -12,6 +12,7 @@
 //	backstop parse [-explain] FILE.eml|-  print how a message is read, as JSON (-explain: why)
 //	backstop severed [-format csv|json]   list severed customers, for a block list
 //	backstop templates list|preview NAME  list the templates, or render one as it would be sent
+//	backstop version                      print the version and VCS revision
 package main
 
 import (
@@ -44,6 +45,7 @@ var commands = map[string]command{
 	"parse":        {"parse [-explain] FILE.eml|-", "print how backstop reads a message, as JSON; -explain says which rule found each original and where the reply was cut", runParse},
 	"severed":      {"severed [-config FILE] [-format csv|json]", "list severed customers and organisations, for a block list", runSevered},
 	"templates":    {"templates list | preview NAME [-incident INC-n] [-raw]", "list the email templates, or render one exactly as it would be sent", runTemplates},
+	"version":      {"version", "print the version and the VCS revision it was built from", runVersion},
 }
 
 func main() {

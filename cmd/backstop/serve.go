@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -45,6 +46,10 @@ type daemon struct {
 	scheduler  *workflow.Scheduler // the digest, reminders and check-ins
 	sender     *mailbox.Sender
 	templates  *templates.Set
+	smtp       *smtpHealth
+	metrics    *metrics
+	httpLn     net.Listener // nil: http.listen is empty
+	notifier   *notifier
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +68,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer d.close()
+	if err := d.listenHTTP(); err != nil {
+		return err
+	}
+	d.notifier = newNotifier(os.Getenv)
 	log.Info("backstop serving", "mailbox", cfg.IMAP.Mailbox, "imap", cfg.IMAP.Host, "smtp", cfg.SMTP.Host, "db", cfg.Storage.Path)
 	err = d.run(ctx)
 	log.Info("backstop stopped")
@@ -86,6 +95,10 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}}
+	var watcher *mailbox.Watcher // set below; the metrics read it
+	d.metrics = newMetrics(store, func() mailbox.WatchStatus { return watcher.Status() }, d.smtp, log)
+	wcfg.Observer = d.metrics
 	desk, err := workflow.NewDesk(wcfg, store, tmpl)
 	if err != nil {
 		store.Close()
@@ -102,8 +115,8 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		return nil, err
 	}
 	sender := mailbox.NewSender(scfg)
-	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl}
-	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender}, workflow.DispatchConfig{
+	d.desk, d.sender = desk, sender
+	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender, health: d.smtp, metrics: d.metrics}, workflow.DispatchConfig{
 		Poll:     tn.dispatchPoll,
 		MinRetry: tn.minRetry,
 		MaxRetry: tn.maxRetry,
@@ -116,8 +129,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 			return nil, err
 		}
 	}
-	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log}
+	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log, parseTime: d.metrics.parse.Observe}
 	d.watcher = mailbox.NewWatcher(icfg, store, p)
+	watcher = d.watcher
 	return d, nil
 }
 
@@ -125,13 +139,27 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, part := range []struct {
+	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}}
+	if d.httpLn != nil {
+		parts = append(parts, struct {
+			name string
+			run  func(context.Context) error
+		}{"http", func(ctx context.Context) error { return d.serveHTTP(ctx, d.httpLn) }})
+	}
+	if d.notifier != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.notifier.run(ctx, d.watcher.Status, d.log)
+		}()
+	}
+	errc := make(chan error, len(parts))
+	for _, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -146,7 +174,24 @@ func (d *daemon) run(ctx context.Context) error {
 	return <-errc
 }
 
+// listenHTTP opens http.listen, when set, so that a port in use fails
+// the start with the key named.
+func (d *daemon) listenHTTP() error {
+	if d.cfg.HTTP.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w (choose a free port, or leave http.listen empty)", d.cfg.HTTP.Listen, err)
+	}
+	d.httpLn = ln
+	return nil
+}
+
 func (d *daemon) close() {
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
 	if err := d.store.Close(); err != nil {
 		d.log.Error("closing the store", "err", err)
 	}
@@ -207,22 +252,23 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		return workflow.Config{}, fmt.Errorf("config: organisation.timezone: %w", err)
 	}
 	wc := workflow.Config{
-		OrgName:             c.Organisation.Name,
-		SupportAddress:      c.Organisation.SupportAddress,
-		Timezone:            loc,
-		Escalations:         c.Organisation.EscalationsAddress,
-		EnvelopeSender:      c.SMTP.EnvelopeSender,
-		TeamDomains:         c.People.TeamDomains,
-		TeamAddresses:       c.People.TeamAddresses,
-		Secret:              c.Secrets.secret,
-		Evidence:            c.Notices.Evidence,
-		MaxPerIncidentHour:  c.Notices.MaxPerIncidentPerHour,
-		MaxPerRecipientHour: c.Notices.MaxPerRecipientPerHour,
-		Verify:              c.Commands.Verify,
-		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
-		SeverApprovals:      c.Commands.SeverApprovals,
-		CustomerReplyTo:     c.Commands.CustomerReplyTo,
-		Time:                c.timeConfig(loc),
+		OrgName:               c.Organisation.Name,
+		SupportAddress:        c.Organisation.SupportAddress,
+		Timezone:              loc,
+		Escalations:           c.Organisation.EscalationsAddress,
+		EnvelopeSender:        c.SMTP.EnvelopeSender,
+		CustomerBounceAddress: c.SMTP.CustomerBounceAddress,
+		TeamDomains:           c.People.TeamDomains,
+		TeamAddresses:         c.People.TeamAddresses,
+		Secret:                c.Secrets.secret,
+		Evidence:              c.Notices.Evidence,
+		MaxPerIncidentHour:    c.Notices.MaxPerIncidentPerHour,
+		MaxPerRecipientHour:   c.Notices.MaxPerRecipientPerHour,
+		Verify:                c.Commands.Verify,
+		TrustedAuthServIDs:    c.Commands.TrustedAuthservIDs,
+		SeverApprovals:        c.Commands.SeverApprovals,
+		CustomerReplyTo:       c.Commands.CustomerReplyTo,
+		Time:                  c.timeConfig(loc),
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

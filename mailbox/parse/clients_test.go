@@ -41,43 +41,7 @@ type clientExpect struct {
 // knownFailures lists the client fixtures the parser does not read right
 // yet, with the reason. A listed fixture that starts passing fails the test:
 // remove it from the list.
-var knownFailures = map[string]string{
-	"mutt/de_latin1_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/de_utf8_fwd_inline_fullheaders":           failAllHeaders,
-	"mutt/en_htmlonly_fwd_inline":                   failRawHTML,
-	"mutt/en_htmlonly_fwd_inline_fullheaders":       failAllHeaders,
-	"mutt/en_htmlonly_fwd_inline_note":              failRawHTML,
-	"mutt/en_thread_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/es_recipients_fwd_inline_fullheaders":     failAllHeaders,
-	"mutt/fr_alternative_fwd_inline_fullheaders":    failAllHeaders,
-	"mutt/ja_iso2022jp_fwd_attach":                  failRewrittenRFC822,
-	"mutt/ja_iso2022jp_fwd_attach_note":             failRewrittenRFC822,
-	"mutt/ja_iso2022jp_fwd_inline_fullheaders":      failAllHeaders,
-	"mutt/pl_latin2_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/ru_koi8r_fwd_inline_fullheaders":          failAllHeaders,
-	"mutt/zh_gb18030_fwd_inline_fullheaders":        failAllHeaders,
-	"neomutt/de_latin1_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/de_utf8_fwd_inline_fullheaders":        failAllHeaders,
-	"neomutt/en_htmlonly_fwd_inline_fullheaders":    failAllHeaders,
-	"neomutt/en_thread_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/es_recipients_fwd_inline_fullheaders":  failAllHeaders,
-	"neomutt/fr_alternative_fwd_inline_fullheaders": failAllHeaders,
-	"neomutt/ja_iso2022jp_fwd_inline_fullheaders":   failAllHeaders,
-	"neomutt/pl_latin2_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/ru_koi8r_fwd_inline_fullheaders":       failAllHeaders,
-	"neomutt/zh_gb18030_fwd_inline_fullheaders":     failAllHeaders,
-}
-
-// The reasons of knownFailures, one per class of failure.
-const (
-	failAllHeaders = "an inline forward that copies every header of the original " +
-		"(Return-Path, Received, …, Status) is not read: customer, subject and body lost"
-	failRawHTML = "an HTML-only original pasted into an inline forward as HTML source: " +
-		"the tags stay in the body"
-	failRewrittenRFC822 = "an attached message/rfc822 whose part header the client rewrote " +
-		"(Content-Disposition: inline; filename=…, no Content-Transfer-Encoding) in ISO-2022-JP: " +
-		"the body comes out empty"
-)
+var knownFailures = map[string]string{}
 
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.
 func clientFixtures(tb testing.TB) []string {

@@ -143,6 +143,12 @@ func (p *parser) readEncapsulated(lines []string, hdrLines, depth int) string {
 	h := message.Header{Header: hr.header}
 	body := strings.Join(lines[hdrLines:], "\n")
 	mt, params := contentType(h)
+	if strings.HasPrefix(mt, "multipart/") && (params["boundary"] == "" || !strings.Contains(body, "--"+params["boundary"])) {
+		// The client wrote the decoded text under the copied header of
+		// a multipart: the structure it names is gone.
+		mt, params = "text/plain", map[string]string{}
+		h.SetContentType(mt, params)
+	}
 	if strings.HasPrefix(mt, "text/") && !stillEncoded(h.Get("Content-Transfer-Encoding"), body) {
 		// The forwarding client decoded the body and wrote it in the
 		// forward's charset: the copied header describes bytes that are

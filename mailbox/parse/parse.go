@@ -169,12 +169,13 @@ func (p *parser) messageFrom(hr headerResult, depth int) *parsed {
 	}
 	pm := &parsed{msg: newMessage(), header: gomail.Header{Header: message.Header{Header: hr.header}}, noHeader: hr.noHeader, depth: depth}
 	fillHeaders(pm.msg, pm.header)
-	p.walk(hr.header, hr.body, depth, pm)
+	p.walk(hr.header, hr.body, depth, pm, true)
 	return pm
 }
 
-// walk reads one MIME entity and what it contains.
-func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed) {
+// walk reads one MIME entity and what it contains. root is set for the
+// entity that is a message's whole body.
+func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed, root bool) {
 	p.parts++
 	if p.parts > p.lim.MaxParts {
 		p.warn("more than %d MIME parts: the rest are not read", p.lim.MaxParts)
@@ -217,7 +218,7 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 				p.warn("broken MIME structure in %s: %v (the rest of it is not read)", mt, err)
 				break
 			}
-			p.walk(part.Header, part, depth+1, pm)
+			p.walk(part.Header, part, depth+1, pm, false)
 			if p.parts > p.lim.MaxParts {
 				break
 			}
@@ -248,7 +249,10 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 		}
 		pm.msg.Attachments = append(pm.msg.Attachments, Attachment{Filename: filename, ContentType: mt, Size: n, Unsupported: true})
 		p.warn("attachment %q is an Outlook .msg file, which backstop cannot read: forward the original inline, or attach it as .eml", filename)
-	case (mt == "text/plain" || mt == "text/html") && disp != "attachment" && filename == "":
+	case (mt == "text/plain" || mt == "text/html") && (root || disp != "attachment" && filename == ""):
+		// A message whose whole body is text is read as text whatever
+		// its disposition says: mutt rewrites an attached message's
+		// header to "Content-Disposition: inline; filename=…".
 		p.readText(dec, mt, params, pm)
 	default:
 		n, err := io.Copy(io.Discard, dec)

@@ -19,7 +19,8 @@ import (
 // longest labels first.
 var labelInLineRe *regexp.Regexp
 
-func init() {
+// labelsRegexp builds labelInLineRe from headerLabels.
+func labelsRegexp() *regexp.Regexp {
 	labels := make([]string, 0, len(headerLabels))
 	for l := range headerLabels {
 		labels = append(labels, regexp.QuoteMeta(l))
@@ -30,7 +31,7 @@ func init() {
 		}
 		return labels[i] < labels[j]
 	})
-	labelInLineRe = regexp.MustCompile(`(?i)(` + strings.Join(labels, "|") + `)[ \x{a0}]?[:：]`)
+	return regexp.MustCompile(`(?i)(` + strings.Join(labels, "|") + `)[ \x{a0}]?[:：]`)
 }
 
 // unsquashBlock returns the pieces of a line that holds a whole header

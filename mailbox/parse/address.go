@@ -184,5 +184,7 @@ func cleanSpaces(s string) string {
 	if plain || !strings.ContainsAny(s, "\u00a0\u202f\u2007\u200b\u3000\t\ufeff") {
 		return s
 	}
-	return strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u2007", " ", "\u200b", "", "\u3000", " ", "\t", " ", "\ufeff", "").Replace(s)
+	return spaceReplacer.Replace(s)
 }
+
+var spaceReplacer = strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u2007", " ", "\u200b", "", "\u3000", " ", "\t", " ", "\ufeff", "")

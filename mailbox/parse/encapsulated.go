@@ -79,10 +79,41 @@ func rawHeaderEnd(lines []string, i int) (int, bool) {
 	return j, true
 }
 
+// mayHoldRawHeader is a quick test that rules out most texts: a raw header
+// has a field of rawHeaderNames, an X- field or an encoded word.
+func mayHoldRawHeader(text string) bool {
+	if !strings.Contains(text, "-") || !strings.Contains(text, ":") {
+		return false
+	}
+	if strings.Contains(text, "=?") {
+		return true
+	}
+	lt := strings.ToLower(text)
+	if strings.Contains(lt, "\nx-") {
+		return true
+	}
+	for _, n := range rawHeaderNeedles {
+		if strings.Contains(lt, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawHeaderNeedles are the rawHeaderNames as they start a line, plain or
+// dash-stuffed.
+var rawHeaderNeedles = func() []string {
+	var out []string
+	for name := range rawHeaderNames {
+		out = append(out, "\n"+name+":", "\n- "+name+":")
+	}
+	return out
+}()
+
 // unwrapEncapsulated rewrites the encapsulated messages of a plain text
 // (see above); text without one is returned as it is.
 func (p *parser) unwrapEncapsulated(text string, depth int) string {
-	if !strings.Contains(text, "-") || !strings.Contains(text, ":") {
+	if !mayHoldRawHeader(text) {
 		return text
 	}
 	lines := strings.Split(text, "\n")

@@ -326,8 +326,11 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		if len(joined) > 400 {
 			break
 		}
+		if joined == "" || !endsWithColon(joined) && joined[0] != '-' && joined[0] != '=' {
+			continue // neither a colon at the end nor a rule at the start
+		}
 		t := joined
-		if k > 0 {
+		if k > 0 && strings.ContainsAny(t, "<>:") {
 			t = wrappedAddressRe.ReplaceAllString(t, "$1")
 		}
 		core := strings.Trim(t, decorChars+" ")

@@ -3,6 +3,7 @@ package parse
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file holds the words mail clients write around forwarded and quoted
@@ -217,7 +218,11 @@ func init() {
 			quoteVerbs = append(quoteVerbs, quoteVerb{v, true})
 		}
 	}
-	labelInLineRe = labelsRegexp()
+	for l := range headerLabels {
+		if n := utf8.RuneCountInString(l); n > maxLabelRunes {
+			maxLabelRunes = n
+		}
+	}
 }
 
 // subjectPrefixRe matches one leading "Xx:" or "Xx[2]:" prefix.
@@ -305,6 +310,14 @@ func isASCIIWordByte(c byte) bool {
 // quoteHeaderStart are words that open a quote header before its date, so
 // the date parser and the name finder can skip them.
 var quoteHeaderLead = regexp.MustCompile(`(?i)^\s*(on|am|le|el|il giorno|il|em|op|den|dne|w dniu|citando|quoting|zitat von)\s+`)
+
+// footerKeywords are words every footer of footerRe holds (lower case): a
+// line without one is not a footer, and the costly expression is not run.
+var footerKeywords = []string{
+	"sent", "outlook", "gesendet", "envoyé", "enviado", "inviato", "verzonden", "verstuurd", "skickat", "sendt",
+	"lähetetty", "wysłane", "odesláno", "отправлено", "gönderildi", "から送信", "发自", "发送", "傳送", "寄自",
+	"에서 보냄", "proton mail",
+}
 
 // footerRe matches the one-line footers mobile and web clients append
 // ("Sent from my iPhone", "Von meinem iPhone gesendet", "Get Outlook for

@@ -139,7 +139,17 @@ func stripSignature(text string) string {
 
 // isFooter reports a mobile or web client footer line.
 func isFooter(s string) bool {
-	return len(s) <= 160 && footerRe.MatchString(cleanSpaces(s))
+	if len(s) > 160 {
+		return false
+	}
+	s = cleanSpaces(s)
+	ls := strings.ToLower(s)
+	for _, k := range footerKeywords {
+		if strings.Contains(ls, k) {
+			return footerRe.MatchString(s)
+		}
+	}
+	return false
 }
 
 // looksLikeAttribution reports a line (or two) ending in a colon that holds

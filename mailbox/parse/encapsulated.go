@@ -119,11 +119,13 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 	lines := strings.Split(text, "\n")
 	var out []string
 	changed, n := false, 0
+	outLines := 0 // lines in out (a rewritten message is one element of several lines)
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		sep := parseSeparator(l)
 		if !sep.ok || sep.end || sep.rule || n >= maxEncapsed || depth+1 > p.lim.MaxDepth {
 			out = append(out, l)
+			outLines++
 			continue
 		}
 		j := i + 1
@@ -152,11 +154,18 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 		}
 		n++
 		changed = true
-		p.note("the message at text line %d (below %q) carries its own raw header: read as a message (RFC 934 encapsulation or a copied header) and written back as a header block", len(out)+2, strings.TrimSpace(l))
+		if depth == 0 {
+			p.note("the message at text line %d (below %q) carries its own raw header: read as a message (RFC 934 encapsulation or a copied header) and written back as a header block", outLines+2, strings.TrimSpace(l))
+		} else {
+			p.note("an attached message holds a message with its own raw header (below %q): read as a message and written back as a header block", strings.TrimSpace(l))
+		}
 		out = append(out, l)
-		out = append(out, p.readEncapsulated(body, hdrEnd-j, depth+1))
+		rendered := p.readEncapsulated(body, hdrEnd-j, depth+1)
+		out = append(out, rendered)
+		outLines += 1 + strings.Count(rendered, "\n") + 1
 		if end < len(lines) {
 			out = append(out, lines[end])
+			outLines++
 		}
 		i = end
 	}

@@ -356,11 +356,13 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 			// verb between rules.
 			ok = true
 		}
-		if ok && k > 0 && !opensAttribution(lines[i].text) {
-			// A line that cannot start an attribution (no date, no
-			// address, no leading "On") is its writer's own when the
-			// lines below it are an attribution by themselves.
-			if _, below := findQuoteHeaderIn(lines, i+1, afterSeparator); below {
+		if ok && k > 0 {
+			// The first line is its writer's own when the lines below
+			// it are an attribution by themselves, and it cannot start
+			// one (no date, no address, no leading "On") or the lines
+			// below already name both the date and the sender.
+			if below, isQH := findQuoteHeaderIn(lines, i+1, afterSeparator); isQH && below.end == i+k+1 &&
+				(!opensAttribution(lines[i].text) || below.from.Address != "" && holdsDate(lines[i+1].text)) {
 				return quoteHeader{}, false
 			}
 		}
@@ -403,6 +405,12 @@ var addressTailRe = regexp.MustCompile(`<\s*(?:mailto:\s*)?[^<>\s]+@[^<>\s]+$`)
 func endsDecorated(s string) bool {
 	s = strings.TrimSpace(s)
 	return strings.HasSuffix(s, "--") || strings.HasSuffix(s, "==")
+}
+
+// holdsDate reports a date or a time of day in s.
+func holdsDate(s string) bool {
+	s = cleanSpaces(s)
+	return dateishRe.MatchString(s) || anyTimeRe.MatchString(s)
 }
 
 // opensAttribution reports whether a line can be the first line of a

@@ -161,6 +161,9 @@ func looksLikeAttribution(lines []textLine, i int) bool {
 		return false
 	}
 	if !endsWithColon(t) && i+1 < len(lines) && lines[i+1].depth == lines[i].depth {
+		if looksLikeAttribution(lines, i+1) && endsWithColon(lines[i+1].text) {
+			return false // the attribution is the next line alone
+		}
 		t += " " + strings.TrimSpace(cleanSpaces(lines[i+1].text))
 	}
 	if !endsWithColon(t) || len(t) > 300 {

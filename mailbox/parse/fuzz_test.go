@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,11 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, file := range corpusFiles(f) {
 		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, name := range clientFixtures(f) {
+		if b, err := os.ReadFile(filepath.Join(clientsDir, filepath.FromSlash(name)+".eml")); err == nil {
 			f.Add(b)
 		}
 	}

@@ -304,6 +304,12 @@ func findQuoteHeader(lines []textLine, i int) (quoteHeader, bool) {
 // and Mail.ru write forwards ("-------- Пересылаемое сообщение --------"
 // then "06.01.2025, 09:14, John <john@example.com>:").
 func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeader, bool) {
+	return quoteHeaderAt(lines, i, afterSeparator, true)
+}
+
+// quoteHeaderAt is findQuoteHeaderIn; lineAbove applies the rule that
+// gives a line above an attribution back to its writer.
+func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quoteHeader, bool) {
 	d := lines[i].depth
 	if isBlank(lines[i].text) {
 		return quoteHeader{}, false
@@ -356,14 +362,17 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 			// verb between rules.
 			ok = true
 		}
-		if ok && k > 0 {
-			// The first line is its writer's own when the lines below
-			// it are an attribution by themselves, and it cannot start
-			// one (no date, no address, no leading "On") or the lines
-			// below already name both the date and the sender.
-			if below, isQH := findQuoteHeaderIn(lines, i+1, afterSeparator); isQH && below.end == i+k+1 &&
-				(!opensAttribution(lines[i].text) || below.from.Address != "" && holdsDate(lines[i+1].text)) {
-				return quoteHeader{}, false
+		if ok && k > 0 && lineAbove {
+			// The first line is its writer's own when lines below it
+			// are an attribution by themselves, and it cannot start one
+			// (no date, no address, no leading "On") or those lines
+			// already name both the date and the sender.
+			for s := i + 1; s <= i+k; s++ {
+				below, isQH := quoteHeaderAt(lines, s, afterSeparator, false)
+				if isQH && below.end == i+k+1 &&
+					(!opensAttribution(lines[i].text) || below.from.Address != "" && holdsDate(lines[s].text)) {
+					return quoteHeader{}, false
+				}
 			}
 		}
 		if !ok {

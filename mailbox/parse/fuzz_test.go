@@ -36,9 +36,13 @@ func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	clients, _ := filepath.Glob(filepath.Join(clientsDir, "*", "*.eml"))
-	for _, file := range append(corpusFiles(f), clients...) {
+	for _, file := range corpusFiles(f) {
 		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, name := range clientFixtures(f) {
+		if b, err := os.ReadFile(filepath.Join(clientsDir, filepath.FromSlash(name)+".eml")); err == nil {
 			f.Add(b)
 		}
 	}

@@ -184,7 +184,7 @@ const (
 	EventQuarantined    = "quarantined"     // a message was quarantined
 	EventAuto           = "auto"            // an auto-reply or bounce concerning the incident
 	EventMailQueued     = "mail_queued"     // an email was put in the outbox
-	EventMailSuppressed = "mail_suppressed" // an email was not queued: rate cap reached
+	EventMailSuppressed = "mail_suppressed" // no longer written: a capped notice is held back (EventNoticeHeldBack)
 	EventMailSent       = "mail_sent"       // an email was delivered to the SMTP server
 	EventMailFailed     = "mail_failed"     // an email was refused or gave up on
 	EventMailUncertain  = "mail_uncertain"  // a crash during sending: it may or may not have gone out

@@ -33,6 +33,8 @@ type imapBackend interface {
 	Append(mailbox string, raw []byte, flags ...imap.Flag) imap.UID
 	UIDs(mailbox string) []imap.UID
 	Messages(mailbox string) []mailtest.Message
+	// Mailbox is the server's name for a name written with "/".
+	Mailbox(name string) string
 }
 
 // backend starts one kind of IMAP server for a test.
@@ -68,6 +70,9 @@ type harness struct {
 	smtp     *embedded.Server
 	cfg      *Config
 	logs     *syncBuffer
+
+	sleep    func(context.Context, time.Duration) bool // the watcher's reconnect waits; nil: real time
+	notifier *notifier                                 // nil: none
 
 	mu     sync.Mutex
 	d      *daemon
@@ -153,10 +158,17 @@ func (h *harness) start() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := newDaemon(context.Background(), h.cfg, log, testTunables)
+	tn := testTunables
+	tn.sleep = h.sleep
+	d, err := newDaemon(context.Background(), h.cfg, log, tn)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if err := d.listenHTTP(); err != nil {
+		d.close()
+		h.t.Fatal(err)
+	}
+	d.notifier = h.notifier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
 	go func() { h.done <- d.run(ctx) }()
@@ -365,7 +377,7 @@ func TestForwardBecomesIncident(t *testing.T) {
 
 		// The forward was moved to the processed mailbox.
 		h.eventually("the forward to move to backstop/processed", func() bool {
-			return len(h.imap.UIDs("backstop/processed")) == 1 && len(h.imap.UIDs("INBOX")) == 0
+			return len(h.imap.UIDs(h.imap.Mailbox("backstop/processed"))) == 1 && len(h.imap.UIDs("INBOX")) == 0
 		})
 
 		// A second forward about the same customer joins the incident.
@@ -444,7 +456,7 @@ func assertExactlyOnce(t *testing.T, h *harness, st *workflow.Store, n int) {
 		}
 		ids[id] = true
 	}
-	if got := len(h.imap.UIDs("backstop/processed")); got != n {
+	if got := len(h.imap.UIDs(h.imap.Mailbox("backstop/processed"))); got != n {
 		t.Errorf("%d messages in backstop/processed, want %d", got, n)
 	}
 	if got := len(h.imap.UIDs("INBOX")); got != 0 {
@@ -528,7 +540,7 @@ func TestMachineMailIsNeverAnswered(t *testing.T) {
 		h.imap.Append("INBOX", fixture(t, "bounce.eml"))
 		h.start()
 		st := h.store()
-		h.eventually("both messages to be processed", func() bool { return len(h.imap.UIDs("backstop/processed")) == 2 })
+		h.eventually("both messages to be processed", func() bool { return len(h.imap.UIDs(h.imap.Mailbox("backstop/processed"))) == 2 })
 		// Something that is answered: a real forward, to know the daemon had time to answer.
 		h.imap.Append("INBOX", forward(t, 1, "jordan@globex.example"))
 		h.waitSent(2)
@@ -554,7 +566,7 @@ func TestQuarantine(t *testing.T) {
 			before = append(before, m.Raw)
 		}
 		h.start()
-		h.eventually("both messages in backstop/quarantine", func() bool { return len(h.imap.UIDs("backstop/quarantine")) == 2 })
+		h.eventually("both messages in backstop/quarantine", func() bool { return len(h.imap.UIDs(h.imap.Mailbox("backstop/quarantine"))) == 2 })
 		sent := h.waitSent(2)
 		st := h.store()
 		h.settle(st)
@@ -576,7 +588,7 @@ func TestQuarantine(t *testing.T) {
 			return
 		}
 		var kept [][]byte
-		for _, m := range h.imap.Messages("backstop/quarantine") {
+		for _, m := range h.imap.Messages(h.imap.Mailbox("backstop/quarantine")) {
 			kept = append(kept, m.Raw)
 		}
 		want := before[1]

@@ -106,6 +106,32 @@ func (a *account) do(what string, f func(c *imapclient.Client) error) {
 	}
 }
 
+// Separator returns the server's hierarchy delimiter, from LIST "" ""
+// (RFC 9051 section 6.3.9); 0 for a flat namespace.
+func (a *account) Separator() rune {
+	a.t.Helper()
+	var delim rune
+	a.do(`list "" ""`, func(c *imapclient.Client) error {
+		list, err := c.List("", "", nil).Collect()
+		if len(list) > 0 {
+			delim = list[0].Delim
+		}
+		return err
+	})
+	return delim
+}
+
+// Mailbox returns the server's name for a mailbox written with "/" between
+// levels, as backstop's configuration writes it: backstop/processed is
+// backstop.processed on a server that separates with ".".
+func (a *account) Mailbox(name string) string {
+	a.t.Helper()
+	if d := a.Separator(); d != 0 && d != '/' {
+		return strings.ReplaceAll(name, "/", string(d))
+	}
+	return name
+}
+
 // NewClient returns a new logged-in client of the test user on the
 // plain-text address, closed when the test ends.
 func (a *account) NewClient(t testing.TB) *imapclient.Client {

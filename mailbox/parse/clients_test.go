@@ -52,99 +52,35 @@ type expectAddress struct {
 // yet, with the reason. A listed fixture that starts passing fails the test:
 // remove it from the list.
 var knownFailures = map[string]string{
-	"mutt/de_latin1_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/de_utf8_fwd_inline_fullheaders":           failAllHeaders,
-	"mutt/en_htmlonly_fwd_inline":                   failRawHTML,
-	"mutt/en_htmlonly_fwd_inline_fullheaders":       failAllHeaders,
-	"mutt/en_htmlonly_fwd_inline_note":              failRawHTML,
-	"mutt/en_htmlonly_fwd_inline_note_tight":        failRawHTML,
-	"mutt/en_thread_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/es_recipients_fwd_inline_fullheaders":     failAllHeaders,
-	"mutt/fr_alternative_fwd_inline_fullheaders":    failAllHeaders,
-	"mutt/ja_iso2022jp_fwd_attach":                  failRewrittenRFC822,
-	"mutt/ja_iso2022jp_fwd_attach_note":             failRewrittenRFC822,
-	"mutt/ja_iso2022jp_fwd_inline_fullheaders":      failAllHeaders,
-	"mutt/notice_alternative_reply_tight":           failReplyTight,
-	"mutt/notice_plain_reply_tight":                 failReplyTight,
-	"mutt/pl_latin2_fwd_inline_fullheaders":         failAllHeaders,
-	"mutt/ru_koi8r_fwd_inline_fullheaders":          failAllHeaders,
-	"mutt/zh_gb18030_fwd_inline_fullheaders":        failAllHeaders,
-	"neomutt/de_latin1_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/de_utf8_fwd_inline_fullheaders":        failAllHeaders,
-	"neomutt/en_htmlonly_fwd_inline_fullheaders":    failAllHeaders,
-	"neomutt/en_thread_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/es_recipients_fwd_inline_fullheaders":  failAllHeaders,
-	"neomutt/fr_alternative_fwd_inline_fullheaders": failAllHeaders,
-	"neomutt/ja_iso2022jp_fwd_inline_fullheaders":   failAllHeaders,
-	"neomutt/notice_alternative_reply_tight":        failReplyTight,
-	"neomutt/notice_plain_reply_tight":              failReplyTight,
-	"neomutt/pl_latin2_fwd_inline_fullheaders":      failAllHeaders,
-	"neomutt/ru_koi8r_fwd_inline_fullheaders":       failAllHeaders,
-	"neomutt/zh_gb18030_fwd_inline_fullheaders":     failAllHeaders,
-	"nmh/de_latin1_fwd_inline":                      failRFC934,
-	"nmh/de_latin1_fwd_inline_note":                 failRFC934,
-	"nmh/de_latin1_fwd_inline_note_tight":           failRFC934,
-	"nmh/de_utf8_fwd_inline":                        failRFC934,
-	"nmh/de_utf8_fwd_inline_filter_note":            failNmhFilter,
-	"nmh/de_utf8_fwd_inline_note":                   failRFC934,
-	"nmh/de_utf8_fwd_inline_note_tight":             failRFC934,
-	"nmh/en_htmlonly_fwd_inline":                    failRFC934,
-	"nmh/en_htmlonly_fwd_inline_filter_note":        failNmhFilter,
-	"nmh/en_htmlonly_fwd_inline_note":               failRFC934,
-	"nmh/en_htmlonly_fwd_inline_note_tight":         failRFC934,
-	"nmh/en_thread_fwd_inline":                      failRFC934,
-	"nmh/en_thread_fwd_inline_note":                 failRFC934,
-	"nmh/en_thread_fwd_inline_note_tight":           failRFC934,
-	"nmh/es_recipients_fwd_inline":                  failRFC934,
-	"nmh/es_recipients_fwd_inline_filter_note":      failNmhFilter,
-	"nmh/es_recipients_fwd_inline_note":             failRFC934,
-	"nmh/es_recipients_fwd_inline_note_tight":       failRFC934,
-	"nmh/fr_alternative_fwd_inline":                 failRFC934,
-	"nmh/fr_alternative_fwd_inline_filter_note":     failNmhFilter,
-	"nmh/fr_alternative_fwd_inline_note":            failRFC934,
-	"nmh/fr_alternative_fwd_inline_note_tight":      failRFC934,
-	"nmh/ja_iso2022jp_fwd_inline":                   failRFC934,
-	"nmh/ja_iso2022jp_fwd_inline_filter_note":       failNmhFilter,
-	"nmh/ja_iso2022jp_fwd_inline_note":              failRFC934,
-	"nmh/ja_iso2022jp_fwd_inline_note_tight":        failRFC934,
-	"nmh/notice_alternative_reply_tight":            failReplyTight,
-	"nmh/notice_plain_reply_tight":                  failReplyTight,
-	"nmh/pl_latin2_fwd_inline":                      failRFC934,
-	"nmh/pl_latin2_fwd_inline_filter_note":          failNmhFilter,
-	"nmh/pl_latin2_fwd_inline_note":                 failRFC934,
-	"nmh/pl_latin2_fwd_inline_note_tight":           failRFC934,
-	"nmh/ru_koi8r_fwd_inline":                       failRFC934,
-	"nmh/ru_koi8r_fwd_inline_filter_note":           failNmhFilter,
-	"nmh/ru_koi8r_fwd_inline_note":                  failRFC934Charset,
-	"nmh/ru_koi8r_fwd_inline_note_tight":            failRFC934Charset,
-	"nmh/zh_gb18030_fwd_inline":                     failRFC934,
-	"nmh/zh_gb18030_fwd_inline_note":                failRFC934,
-	"nmh/zh_gb18030_fwd_inline_note_tight":          failRFC934,
-	"s-nail/en_htmlonly_fwd_inline":                 failRawHTML,
-	"s-nail/en_htmlonly_fwd_inline_note":            failRawHTML,
-	"s-nail/en_htmlonly_fwd_inline_note_tight":      failRawHTML,
-	"s-nail/notice_alternative_reply_tight":         failReplyTight,
-	"s-nail/notice_plain_reply_tight":               failReplyTight,
+	"mutt/notice_alternative_reply_tight":       failReplyTight,
+	"neomutt/notice_alternative_reply_tight":    failReplyTight,
+	"nmh/de_utf8_fwd_inline_filter_note":        failNmhFilter,
+	"nmh/es_recipients_fwd_inline_filter_note":  failNmhFilter,
+	"nmh/fr_alternative_fwd_inline_filter_note": failNmhFilter,
+	"nmh/ja_iso2022jp_fwd_inline":               failRFC934,
+	"nmh/ja_iso2022jp_fwd_inline_filter_note":   failNmhFilter,
+	"nmh/ja_iso2022jp_fwd_inline_note":          failRFC934,
+	"nmh/ja_iso2022jp_fwd_inline_note_tight":    failRFC934,
+	"nmh/notice_alternative_reply_tight":        failReplyTight,
+	"nmh/ru_koi8r_fwd_inline":                   failRFC934,
+	"nmh/ru_koi8r_fwd_inline_filter_note":       failNmhFilter,
+	"nmh/ru_koi8r_fwd_inline_note":              failRFC934Charset,
+	"nmh/ru_koi8r_fwd_inline_note_tight":        failRFC934Charset,
+	"s-nail/notice_alternative_reply_tight":     failReplyTight,
 }
 
 // The reasons of knownFailures, one per class of failure.
 const (
-	failAllHeaders = "an inline forward that copies every header of the original " +
-		"(Return-Path, Received, …, Status) is not read: customer, subject and body lost"
-	failRawHTML = "an HTML-only original pasted into an inline forward as HTML source: " +
-		"the tags stay in the body"
-	failRewrittenRFC822 = "an attached message/rfc822 whose part header the client rewrote " +
-		"(Content-Disposition: inline; filename=…, no Content-Transfer-Encoding) in ISO-2022-JP: " +
-		"the body comes out empty"
-	failRFC934 = "RFC 934 encapsulation (nmh forw: \"------- Forwarded Message\", the original's " +
-		"raw header and body in its own transfer encoding and charset) is not read"
-	failRFC934Charset = failRFC934 + "; and the note, UTF-8 in a message that says UTF-8, " +
-		"comes out as mojibake because the encapsulated KOI8-R bytes are not UTF-8"
-	failNmhFilter = "nmh's mhl.forward block (\"------- Forwarded Message\", labels padded to " +
-		"9 columns, RFC 2047 words left encoded, lines wrapped at 80 columns inside words and " +
-		"addresses) is not read"
-	failReplyTight = "the lead's text typed directly above the quote header (no blank line) " +
-		"is swallowed with it: the reply text comes out empty"
+	failRFC934 = "RFC 934 encapsulation (nmh forw, \"------- Forwarded Message\"): the " +
+		"encapsulated message's own charset (ISO-2022-JP, KOI8-R 8bit) is not applied to its body"
+	failRFC934Charset = failRFC934 + "; and the teammate's UTF-8 note comes out as mojibake " +
+		"(the whole text decoded as Latin-1, as the KOI8-R bytes are not UTF-8)"
+	failNmhFilter = "nmh's mhl.forward block (forw -filter) is not read right: header lines " +
+		"wrapped at 80 columns inside RFC 2047 words and addresses break the subject or the " +
+		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R bytes that turn the " +
+		"UTF-8 note into mojibake) is not decoded"
+	failReplyTight = "a two-line reply typed directly above the quote header (no blank line) " +
+		"is taken for part of it: the reply text comes out empty"
 )
 
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.

@@ -57,6 +57,7 @@ var knownFailures = map[string]string{
 	"nmh/de_utf8_fwd_inline_filter_note":        failNmhFilter,
 	"nmh/es_recipients_fwd_inline_filter_note":  failNmhFilter,
 	"nmh/fr_alternative_fwd_inline_filter_note": failNmhFilter,
+	"nmh/hu_latin2_long_fwd_inline_filter_note": failNmhFilter,
 	"nmh/ja_iso2022jp_fwd_inline":               failRFC934,
 	"nmh/ja_iso2022jp_fwd_inline_filter_note":   failNmhFilter,
 	"nmh/ja_iso2022jp_fwd_inline_note":          failRFC934,
@@ -66,19 +67,24 @@ var knownFailures = map[string]string{
 	"nmh/ru_koi8r_fwd_inline_filter_note":       failNmhFilter,
 	"nmh/ru_koi8r_fwd_inline_note":              failRFC934Charset,
 	"nmh/ru_koi8r_fwd_inline_note_tight":        failRFC934Charset,
+	"nmh/uk_cp1251_fwd_inline":                  failRFC934,
+	"nmh/uk_cp1251_fwd_inline_filter_note":      failNmhFilter,
+	"nmh/uk_cp1251_fwd_inline_note":             failRFC934Charset,
+	"nmh/uk_cp1251_fwd_inline_note_tight":       failRFC934Charset,
 	"s-nail/notice_alternative_reply_tight":     failReplyTight,
 }
 
 // The reasons of knownFailures, one per class of failure.
 const (
 	failRFC934 = "RFC 934 encapsulation (nmh forw, \"------- Forwarded Message\"): the " +
-		"encapsulated message's own charset (ISO-2022-JP, KOI8-R 8bit) is not applied to its body"
+		"encapsulated message's own charset (ISO-2022-JP, KOI8-R or windows-1251 8bit) is not " +
+		"applied to its body"
 	failRFC934Charset = failRFC934 + "; and the teammate's UTF-8 note comes out as mojibake " +
-		"(the whole text decoded as Latin-1, as the KOI8-R bytes are not UTF-8)"
+		"(the whole text decoded as Latin-1, as the KOI8-R or windows-1251 bytes are not UTF-8)"
 	failNmhFilter = "nmh's mhl.forward block (forw -filter) is not read right: header lines " +
 		"wrapped at 80 columns inside RFC 2047 words and addresses break the subject or the " +
-		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R bytes that turn the " +
-		"UTF-8 note into mojibake) is not decoded"
+		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R or windows-1251 bytes " +
+		"that turn the UTF-8 note into mojibake) is not decoded"
 	failReplyTight = "a two-line reply typed directly above the quote header (no blank line) " +
 		"is taken for part of it: the reply text comes out empty"
 )

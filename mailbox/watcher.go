@@ -354,12 +354,28 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// sleep waits with cfg.Sleep, or the real clock.
+// sleep waits with cfg.Sleep, or the real clock, in steps of at most
+// Keepalive, recording a heartbeat after each: a long wait after a
+// permanent failure is not taken for a hung watcher.
 func (w *Watcher) sleep(ctx context.Context, d time.Duration) bool {
 	if w.cfg.Sleep != nil {
 		return w.cfg.Sleep(ctx, d)
 	}
-	return sleep(ctx, d)
+	for d > 0 {
+		step := min(d, w.cfg.Keepalive)
+		if !sleep(ctx, step) {
+			return false
+		}
+		d -= step
+		w.beat()
+	}
+	return true
+}
+
+// beat records that the watch loop is alive.
+func (w *Watcher) beat() {
+	now := time.Now()
+	w.status.set(func(st *WatchStatus) { st.Heartbeat = now })
 }
 
 // WatchStatus is how the watcher is doing, for health checks and metrics.
@@ -370,6 +386,11 @@ type WatchStatus struct {
 	Since time.Time
 	// LastActivity is when the server last answered a command.
 	LastActivity time.Time
+	// Heartbeat is when the watch loop last showed it is alive: an answer
+	// from the server, or a step of a wait between attempts. It is at most
+	// Keepalive + CommandTimeout old while the loop works (systemd's
+	// watchdog is fed from it).
+	Heartbeat time.Time
 	// Err is why the watcher is not watching (nil before the first
 	// attempt and while watching); Permanent is IsPermanent(Err).
 	Err       error
@@ -412,7 +433,7 @@ func (w *Watcher) setWatching() {
 // activity records an answer from the server.
 func (w *Watcher) activity() {
 	now := time.Now()
-	w.status.set(func(st *WatchStatus) { st.LastActivity = now })
+	w.status.set(func(st *WatchStatus) { st.LastActivity, st.Heartbeat = now, now })
 }
 
 // CheckReport is what Check found on the server.

@@ -21,6 +21,7 @@ const (
 	LeadReminder      = "reminder"           // to the leads (and head of support): an incident nobody acted on
 	Checkin           = "checkin"            // to the reporter, days after the end: how are you?
 	CheckinReply      = "checkin_reply"      // to the leads: the reporter answered the check-in
+	HeldBack          = "held_back"          // to a recipient: the notices a rate cap held back, once it frees
 	// Customer emails, sent on a lead's behalf.
 	Boundary    = "boundary"     // this behaviour is not acceptable; what happens if it continues
 	PartingWays = "parting_ways" // we are ending the relationship

@@ -89,6 +89,10 @@ func SampleFor(name string) *Data {
 			From: d.Customer, Date: at(9, 14, 3), DateRaw: "Thu, 9 Jan 2025 14:03:55 +0100", Subject: "Re: Invoice 4471",
 			Body: "(Sample message 4. In a real notice, the customer's words appear here.)"})
 		d.Now = at(9, 14, 10)
+	case HeldBack:
+		d.Incident = Incident{}
+		d.Customer, d.Organisation, d.History = Person{}, "", nil
+		d.Detail = "12 more notices held back in the last hour: INC-40…INC-51"
 	case QuarantineNotice:
 		d.Incident = Incident{}
 		d.Customer, d.Organisation, d.History = Person{}, "", nil

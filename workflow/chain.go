@@ -101,6 +101,33 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at 
 	return nil
 }
 
+// countDetails counts the events of an incident (0: about no incident) of
+// kind whose detail contains substr. The detail is sealed: SQL cannot
+// look into it (LIKE), this does.
+func (s *Store) countDetails(ctx context.Context, q querier, incident int64, kind, substr string) (int, error) {
+	rows, err := q.QueryContext(ctx, "SELECT id, detail FROM events WHERE incident_id IS ? AND kind = ?", nullID(incident), kind)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id int64
+		var v []byte
+		if err := rows.Scan(&id, &v); err != nil {
+			return 0, err
+		}
+		d, err := s.openString("events", "detail", id, v)
+		if err != nil {
+			return 0, err
+		}
+		if strings.Contains(d, substr) {
+			n++
+		}
+	}
+	return n, rows.Err()
+}
+
 // AppendEvent records an event done outside a mail (an export, a purge)
 // in the audit trail. incident 0: about no incident.
 func (s *Store) AppendEvent(ctx context.Context, incident int64, actor, kind, detail string) error {

@@ -52,7 +52,10 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	if !tc.BusinessHours.Open(now) {
 		return nil
 	}
-	dueBefore := ms(now.Add(-tc.CheckinAfter))
+	// Whole days are calendar days in the organisation's time zone (3
+	// days after 16:30 is 16:30, across a DST change too): the query
+	// allows an hour either way, addDays decides.
+	dueBefore := ms(now.Add(-tc.CheckinAfter + time.Hour))
 	notBefore := ms(now.Add(-tc.CheckinAfter - CheckinLate))
 	// The moment it ended: when it was severed, else when it was resolved.
 	rows, err := tx.QueryContext(ctx, "SELECT "+incidentColumns+` FROM incidents i
@@ -69,6 +72,13 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if err != nil {
 			rows.Close()
 			return err
+		}
+		ended := in.Severed
+		if ended.IsZero() {
+			ended = in.Closed
+		}
+		if addDays(ended, tc.CheckinAfter, d.cfg.Timezone).After(now) {
+			continue
 		}
 		incs = append(incs, in)
 	}
@@ -149,4 +159,11 @@ func (h *handling) checkinReply(inc *Incident) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// addDays adds d to t, whole days as calendar days in loc.
+func addDays(t time.Time, d time.Duration, loc *time.Location) time.Time {
+	days, rest := int(d/(24*time.Hour)), d%(24*time.Hour)
+	lt := t.In(loc)
+	return time.Date(lt.Year(), lt.Month(), lt.Day()+days, lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), loc).Add(rest)
 }

@@ -123,7 +123,7 @@ func (r *cmdRun) customerEmail(kind string, to, target Person, next string, need
 	}
 	id, msgID, err := d.insertOutbox(h.ctx, h.tx, h.now, outRecord{
 		incident: r.inc.ID, template: kind, customer: true, recipient: to.Address,
-		messageID: newMessageID("", d.domain), subject: subject, mail: m,
+		messageID: d.messageIDFor("", true), subject: subject, mail: m,
 		state: state, notBefore: notBefore, requestedBy: r.who.Address, prevState: prev,
 	})
 	if err != nil {

@@ -137,6 +137,11 @@ func (r *cmdRun) run() (outcome, error) {
 	if r.inc == nil && !specOf(c.Verb).noIncident {
 		return refused("the email you answered is about no incident, and commands act on an incident: reply to a backstop email about the incident instead."), nil
 	}
+	if r.inc != nil && guarded(c.Verb) {
+		if o, replay, err := r.replayed(); err != nil || replay { // replay.go
+			return o, err
+		}
+	}
 	return specOf(c.Verb).run(r)
 }
 
@@ -169,11 +174,17 @@ func (r *cmdRun) finish(o outcome) error {
 		}
 		r.inc = inc
 	}
+	h.commands = append(h.commands, [2]string{r.cmd.Verb, o.result})
 	switch o.result {
 	case outcomeDone:
 		kind := o.kind
 		if kind == "" {
 			kind = EventCommand
+		}
+		if r.inc != nil && r.cmd.Verb != "" && guarded(r.cmd.Verb) {
+			if err := r.logCommand(); err != nil {
+				return err
+			}
 		}
 		if err := h.event(r.incID(), kind, r.cmd.Line+": "+o.detail); err != nil {
 			return err
@@ -229,6 +240,11 @@ func (h *handling) allowedFor(inc *Incident, rl role, addr string) ([]string, er
 	}
 	st := inc.State
 	var out []string
+	if inc.Customer.Address == "" {
+		// backstop could not tell who the customer is: saying so
+		// comes first.
+		out = append(out, usage(CmdCustomer))
+	}
 	pending, err := h.outRows("incident_id = ? AND customer = 1 AND state IN (?, ?, ?)", inc.ID, OutHeld, OutQueued, OutAwaitingApproval)
 	if err != nil {
 		return nil, err
@@ -376,7 +392,7 @@ func (r *cmdRun) setState(to string) error {
 	if !IsOpen(to) {
 		closed = sql.NullInt64{Int64: ms(h.now), Valid: true}
 	}
-	_, err := h.tx.ExecContext(h.ctx, `UPDATE incidents SET state = ?, updated_at = ?, closed_at = ?,
+	_, err := h.tx.ExecContext(h.ctx, `UPDATE incidents SET state = ?, updated_at = ?, closed_at = ?, state_version = state_version + 1,
 		severed_at = CASE WHEN ? THEN ? ELSE severed_at END WHERE id = ?`,
 		to, ms(h.now), closed, to == StateSevered, ms(h.now), r.inc.ID)
 	if err != nil {

@@ -27,6 +27,10 @@ const (
 	CmdReopen   = "REOPEN"
 	CmdClose    = "CLOSE"
 	CmdHelp     = "HELP"
+	// Time's commands (cmd_time.go).
+	CmdDigest    = "DIGEST"
+	CmdNoCheckin = "NO-CHECKIN"
+	CmdCustomer  = "CUSTOMER"
 )
 
 // Command is one command line of a reply.

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's command table from the command table")
+var update = flag.Bool("update", false, "rewrite the README's command table and the golden files in testdata/")
 
 const (
 	readmeCommandsBegin = "<!-- commands: generated from workflow/commandtable.go by `go test ./workflow -run TestCommandTable -update` -->\n"

@@ -118,10 +118,11 @@ func (d *Desk) leadArgs() ([]any, string) {
 }
 
 // actedBy is the SQL condition "a lead carried out a command on incident
-// i": what acknowledges an incident and stops its reminders.
+// i, or wrote a note or a reply about it": what acknowledges an incident
+// and stops its reminders.
 func (d *Desk) actedBy(alias string) (string, []any) {
 	args, ph := d.leadArgs()
-	return fmt.Sprintf("EXISTS (SELECT 1 FROM events e WHERE e.incident_id = %s.id AND e.kind = '%s' AND e.actor IN (%s))", alias, EventCommand, ph), args
+	return fmt.Sprintf("EXISTS (SELECT 1 FROM events e WHERE e.incident_id = %s.id AND e.kind IN ('%s', '%s') AND e.actor IN (%s))", alias, EventCommand, EventNote, ph), args
 }
 
 // buildDigest computes the digest of [start, end) as it stands at now.
@@ -223,16 +224,12 @@ func (d *Desk) buildDigest(ctx context.Context, q querier, start, end, now time.
 	return g, nil
 }
 
-// EventNoticeHeldBack is recorded when a cap holds a notice back (see the
-// caps); the digest counts it with EventMailSuppressed.
-const EventNoticeHeldBack = "notice_held_back"
-
 // waiting lists the open incidents no lead has acted on, oldest first.
 func (d *Desk) waiting(ctx context.Context, q querier, now time.Time) ([]templates.Waiting, error) {
 	acted, args := d.actedBy("i")
 	rows, err := q.QueryContext(ctx, `SELECT i.id, i.state, i.customer_name, i.customer_address, i.created_at FROM incidents i
-		WHERE i.state NOT IN (?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
-		append([]any{StateResolved, StateClosed, ms(now)}, args...)...)
+		WHERE i.state IN (?, ?, ?, ?, ?) AND i.created_at <= ? AND NOT `+acted+` ORDER BY i.created_at, i.id`,
+		append([]any{StateReported, StateAcknowledged, StateBoundarySent, StateEscalated, StateSevered, ms(now)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("digest: listing incidents waiting on a lead: %w", err)
 	}
@@ -299,9 +296,9 @@ func (d *Desk) actions(ctx context.Context, q querier, start, end time.Time) ([]
 func (d *Desk) response(ctx context.Context, q querier, start, end time.Time) (templates.Response, error) {
 	r := templates.Response{Week: isoWeek(start)}
 	args, ph := d.leadArgs()
-	rows, err := q.QueryContext(ctx, `SELECT i.created_at, (SELECT min(e.at) FROM events e WHERE e.incident_id = i.id AND e.kind = ? AND e.actor IN (`+ph+`))
+	rows, err := q.QueryContext(ctx, `SELECT i.created_at, (SELECT min(e.at) FROM events e WHERE e.incident_id = i.id AND e.kind IN (?, ?) AND e.actor IN (`+ph+`))
 		FROM incidents i WHERE i.created_at >= ? AND i.created_at < ?`,
-		append(append([]any{EventCommand}, args...), ms(start), ms(end))...)
+		append(append([]any{EventCommand, EventNote}, args...), ms(start), ms(end))...)
 	if err != nil {
 		return r, fmt.Errorf("digest: measuring response times: %w", err)
 	}
@@ -364,46 +361,42 @@ func (d *Desk) repeats(ctx context.Context, q querier, end time.Time) ([]templat
 		ids       []int64
 		customers map[string]bool
 	}
-	collect := func(col string, orgs bool) ([]*group, error) {
-		rows, err := q.QueryContext(ctx, `SELECT i.`+col+`, i.customer_name, i.customer_address, i.id FROM incidents i
-			WHERE i.created_at >= ? AND i.created_at < ? AND i.`+col+` != '' AND i.`+col+` IN (
-				SELECT `+col+` FROM incidents WHERE created_at >= ? AND created_at < ? AND `+col+` != ''
-				GROUP BY `+col+` HAVING count(*) > 1)
-			ORDER BY i.id`, ms(from), ms(end), ms(from), ms(end))
-		if err != nil {
-			return nil, fmt.Errorf("digest: finding repeat offenders: %w", err)
-		}
-		defer rows.Close()
-		byKey := map[string]*group{}
-		var out []*group
-		for rows.Next() {
-			var key, name, addr string
-			var id int64
-			if err := rows.Scan(&key, &name, &addr, &id); err != nil {
-				return nil, err
-			}
-			g := byKey[key]
-			if g == nil {
-				g = &group{who: key, customers: map[string]bool{}}
-				if !orgs {
-					g.who = nameOf(Person{Name: name, Address: addr})
-				}
-				byKey[key] = g
-				out = append(out, g)
-			}
-			g.ids = append(g.ids, id)
-			g.customers[addr] = true
-		}
-		return out, rows.Err()
-	}
-	customers, err := collect("customer_address", false)
+	rows, err := q.QueryContext(ctx, `SELECT id, customer_address, customer_name, organisation FROM incidents
+		WHERE created_at >= ? AND created_at < ? ORDER BY id`, ms(from), ms(end))
 	if err != nil {
+		return nil, fmt.Errorf("digest: finding repeat offenders: %w", err)
+	}
+	byCustomer, byOrg := map[string]*group{}, map[string]*group{}
+	var customers, orgs []*group
+	add := func(m map[string]*group, list *[]*group, key, who, addr string, id int64) {
+		g := m[key]
+		if g == nil {
+			g = &group{who: who, customers: map[string]bool{}}
+			m[key] = g
+			*list = append(*list, g)
+		}
+		g.ids = append(g.ids, id)
+		g.customers[addr] = true
+	}
+	for rows.Next() {
+		var id int64
+		var addr, name, org string
+		if err := rows.Scan(&id, &addr, &name, &org); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if addr != "" {
+			add(byCustomer, &customers, addr, nameOf(Person{Name: name, Address: addr}), addr, id)
+		}
+		if org != "" {
+			add(byOrg, &orgs, org, org, addr, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	orgs, err := collect("organisation", true)
-	if err != nil {
-		return nil, err
-	}
+	customers = slices.DeleteFunc(customers, func(g *group) bool { return len(g.ids) < 2 })
 	for _, o := range orgs {
 		if len(o.customers) > 1 { // one customer's incidents are listed under the customer
 			customers = append(customers, o)
@@ -583,3 +576,72 @@ func (d *Desk) PreviewDigest(ctx context.Context, start, end time.Time) ([]*OutM
 	}
 	return out, nil
 }
+
+// IncidentFilter selects incidents for the operator's list (`backstop
+// incidents -state -since -waiting`), with the digest's definitions.
+type IncidentFilter struct {
+	States  []string  // any of these states; "open" stands for every open state; nil = all
+	Since   time.Time // opened at or after; zero = any time
+	Waiting bool      // only open incidents no lead has acted on yet, oldest first
+	Leads   []string  // the leads' addresses: what "a lead acted" means for Waiting
+}
+
+// FindIncidents lists the incidents f selects, newest first (oldest first
+// with Waiting, as the digest lists them).
+func (s *Store) FindIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
+	var where []string
+	var args []any
+	if len(f.States) > 0 {
+		var states []any
+		for _, st := range f.States {
+			if st == "open" {
+				for _, o := range openStates {
+					states = append(states, o)
+				}
+				continue
+			}
+			states = append(states, st)
+		}
+		where = append(where, "i.state IN ("+strings.TrimSuffix(strings.Repeat("?,", len(states)), ",")+")")
+		args = append(args, states...)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "i.created_at >= ?")
+		args = append(args, ms(f.Since))
+	}
+	order := "i.id DESC"
+	if f.Waiting {
+		if len(f.Leads) == 0 {
+			return nil, errors.New("store: listing incidents waiting on a lead needs the leads' addresses")
+		}
+		where = append(where, "i.state NOT IN (?, ?)", `NOT EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind IN (?, ?)
+			AND e.actor IN (`+strings.TrimSuffix(strings.Repeat("?,", len(f.Leads)), ",")+`))`)
+		args = append(args, StateResolved, StateClosed, EventCommand, EventNote)
+		for _, l := range f.Leads {
+			args = append(args, lower(l))
+		}
+		order = "i.created_at, i.id"
+	}
+	q := "SELECT " + incidentColumns + " FROM incidents i"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY "+order, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		in, err := scanIncident(s, rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing incidents: %w", err)
+		}
+		out = append(out, *in)
+	}
+	return out, rows.Err()
+}
+
+// States lists every incident state, open ones first in the order of the
+// ladder.
+func States() []string { return append(slices.Clone(openStates), StateResolved, StateClosed) }

@@ -107,3 +107,9 @@ func (t TimeConfig) validate(c *Config, bad func(field, format string, args ...a
 		bad("people head of support", "%q is not an address", a)
 	}
 }
+
+// Jobs are the desk's scheduled jobs: the weekly digest, reminders and
+// check-ins. cmd/backstop adds them to the Scheduler it runs in serve.
+func (d *Desk) Jobs() []Job {
+	return []Job{d.DigestJob(), d.ReminderJob(), d.CheckinJob()}
+}

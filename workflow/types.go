@@ -65,6 +65,7 @@ type Inbound struct {
 	Auth []AuthResult
 
 	Kind      string // "forward", "reply", "other"
+	Text      string // the whole readable text (HTML converted): the evidence when no original can be read
 	Note      string // what the forwarder wrote above the forward
 	Originals []Original
 	ReplyText string
@@ -165,7 +166,7 @@ const (
 	ClassForward   = "forward"   // a team member's forward: evidence on an incident
 	ClassReply     = "reply"     // a reply to backstop's email, recorded on its incident
 	ClassOutsider  = "outsider"  // from outside the team: quarantined
-	ClassUnmatched = "unmatched" // a team member's mail that is neither a forward nor a reply
+	ClassUnmatched = "unmatched" // no longer recorded: a team member's mail is always a report (reportUnread)
 	ClassAuto      = "auto"      // auto-reply, out-of-office, list mail, backstop's own mail
 	ClassBounce    = "bounce"    // non-delivery or delivery status report
 	ClassMalformed = "malformed" // could not be parsed
@@ -183,7 +184,7 @@ const (
 	EventQuarantined    = "quarantined"     // a message was quarantined
 	EventAuto           = "auto"            // an auto-reply or bounce concerning the incident
 	EventMailQueued     = "mail_queued"     // an email was put in the outbox
-	EventMailSuppressed = "mail_suppressed" // an email was not queued: rate cap reached
+	EventMailSuppressed = "mail_suppressed" // no longer written: a capped notice is held back (EventNoticeHeldBack)
 	EventMailSent       = "mail_sent"       // an email was delivered to the SMTP server
 	EventMailFailed     = "mail_failed"     // an email was refused or gave up on
 	EventMailUncertain  = "mail_uncertain"  // a crash during sending: it may or may not have gone out

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -130,8 +131,25 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("incidents", stderr)
 	path := fs.String("config", "backstop.yaml", "configuration `file` (for storage.path)")
 	db := fs.String("db", "", "database `file`, instead of the one named in -config")
+	state := fs.String("state", "", "only incidents in these `states` (comma-separated; open = every open state)")
+	since := fs.String("since", "", "only incidents opened since this `date` (2026-03-01) or this long ago (7d, 48h)")
+	waiting := fs.Bool("waiting", false, "only open incidents no lead has acted on yet, oldest first (as the digest lists them)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	filter, err := incidentFilter(*state, *since, time.Now())
+	if err != nil {
+		return err
+	}
+	if *waiting {
+		cfg, err := LoadConfig(*path)
+		if err != nil {
+			return fmt.Errorf("-waiting needs the leads from the configuration: %w", err)
+		}
+		filter.Waiting = true
+		for _, l := range cfg.People.Leads {
+			filter.Leads = append(filter.Leads, l.Address)
+		}
 	}
 	st, err := openStoreForCLI(ctx, *path, *db)
 	if err != nil {
@@ -141,7 +159,7 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rest := fs.Args()
 	switch {
 	case len(rest) == 0:
-		return listIncidents(ctx, st, stdout)
+		return listIncidents(ctx, st, filter, stdout)
 	case rest[0] == "show" && len(rest) == 2:
 		id, err := parseIncidentID(rest[1])
 		if err != nil {
@@ -162,8 +180,42 @@ func parseIncidentID(s string) (int64, error) {
 	return id, nil
 }
 
-func listIncidents(ctx context.Context, st *workflow.Store, w io.Writer) error {
-	incs, err := st.Incidents(ctx)
+// incidentFilter reads the -state and -since flags.
+func incidentFilter(state, since string, now time.Time) (workflow.IncidentFilter, error) {
+	var f workflow.IncidentFilter
+	known := append([]string{"open"}, workflow.States()...)
+	for _, s := range strings.Split(state, ",") {
+		if s = strings.ToLower(strings.TrimSpace(s)); s == "" {
+			continue
+		}
+		if !slices.Contains(known, s) {
+			return f, usageError{fmt.Sprintf("-state %q: use %s", s, strings.Join(known, ", "))}
+		}
+		f.States = append(f.States, s)
+	}
+	since = strings.TrimSpace(since)
+	switch {
+	case since == "":
+	case strings.HasSuffix(since, "d"):
+		n, err := strconv.Atoi(strings.TrimSuffix(since, "d"))
+		if err != nil || n < 0 {
+			return f, usageError{fmt.Sprintf("-since %q: write a date like 2026-03-01, or 7d, or 48h", since)}
+		}
+		f.Since = now.AddDate(0, 0, -n)
+	default:
+		if d, err := time.ParseDuration(since); err == nil && d >= 0 {
+			f.Since = now.Add(-d)
+		} else if t, err := time.ParseInLocation("2006-01-02", since, time.Local); err == nil {
+			f.Since = t
+		} else {
+			return f, usageError{fmt.Sprintf("-since %q: write a date like 2026-03-01, or 7d, or 48h", since)}
+		}
+	}
+	return f, nil
+}
+
+func listIncidents(ctx context.Context, st *workflow.Store, f workflow.IncidentFilter, w io.Writer) error {
+	incs, err := st.FindIncidents(ctx, f)
 	if err != nil {
 		return err
 	}

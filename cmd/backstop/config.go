@@ -42,6 +42,8 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// HTTP optionally serves /healthz and /metrics for monitoring.
 	HTTP HTTPConfig `yaml:"http"`
+	// TimeSections are schedule, digest, reminders and checkins (config_schedule.go).
+	TimeSections `yaml:",inline"`
 
 	root *yaml.Node // for line numbers in errors
 	path string     // the file it was read from
@@ -117,6 +119,15 @@ type SMTPConfig struct {
 	// EnvelopeSender is the MAIL FROM of everything backstop sends. Empty or
 	// the escalations address: escalations+bounce-ID@domain per email (VERP).
 	EnvelopeSender string `yaml:"envelope_sender"`
+	// CustomerBounceAddress receives the bounces of customer emails: their
+	// MAIL FROM is local+bounce-ID-SIG@domain of it (signed VERP), so it
+	// must be delivered into the watched mailbox (an alias of the
+	// escalations mailbox that does not name it), and the SMTP server must
+	// let the login send with it. Empty: customer emails go out with the
+	// support address as MAIL FROM and their bounces reach the support
+	// inbox, not backstop. Never the escalations address: the customer
+	// would learn where reports go.
+	CustomerBounceAddress string `yaml:"customer_bounce_address"`
 
 	password string
 }
@@ -129,6 +140,9 @@ type PeopleConfig struct {
 	TeamDomains []string `yaml:"team_domains"`
 	// TeamAddresses: these addresses may report too (contractors, other domains).
 	TeamAddresses []string `yaml:"team_addresses"`
+	// HeadOfSupport gets the reminders about incidents no lead acted on
+	// within reminders.escalate_after (optional).
+	HeadOfSupport PersonConfig `yaml:"head_of_support"`
 }
 
 // PersonConfig is a named address.
@@ -144,7 +158,8 @@ type StorageConfig struct {
 	// KeyEnv names an environment variable holding the storage key: 32
 	// random bytes, base64 (`openssl rand -base64 32`). Message bodies, raw
 	// messages, attachments, notes and rendered emails are encrypted with
-	// AES-256-GCM under data keys it wraps.
+	// AES-256-GCM under data keys it wraps. With neither key_env nor
+	// key_file, the key is read from $BACKSTOP_STORAGE_KEY.
 	KeyEnv string `yaml:"key_env"`
 	// KeyFile names a file holding the storage key (one of key_env / key_file).
 	KeyFile string `yaml:"key_file"`
@@ -267,7 +282,9 @@ func parseConfig(path string, data []byte, getenv func(string) string) (*Config,
 		for typ, key := range map[string]string{"Config": "the top level", "OrganisationConfig": "organisation", "IMAPConfig": "imap",
 			"SMTPConfig": "smtp", "PeopleConfig": "people", "PersonConfig": "people.leads", "StorageConfig": "storage",
 			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log",
-			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http", "RetentionConfig": "retention"} {
+			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http",
+			"ScheduleConfig": "schedule", "BusinessHoursConfig": "schedule.business_hours", "DigestConfig": "digest",
+			"RemindersConfig": "reminders", "CheckinsConfig": "checkins", "RetentionConfig": "retention"} {
 			msg = strings.ReplaceAll(msg, "in type main."+typ, "in "+key)
 		}
 		return nil, fmt.Errorf("config %s: %s (see config.example.yaml for the keys)", path, msg)
@@ -362,6 +379,7 @@ func (c *Config) applyDefaults() {
 		c.Log.Format = "text"
 	}
 	c.applyPrivacyDefaults()
+	c.applyTimeDefaults()
 }
 
 // line finds the line of a dotted key in the YAML document, or of its
@@ -476,6 +494,12 @@ func (c *Config) validate(getenv func(string) string) []error {
 	if sm.EnvelopeSender != "" {
 		addr("smtp.envelope_sender", sm.EnvelopeSender, "")
 	}
+	if sm.CustomerBounceAddress != "" {
+		addr("smtp.customer_bounce_address", sm.CustomerBounceAddress, "")
+		if strings.EqualFold(sm.CustomerBounceAddress, c.Organisation.EscalationsAddress) {
+			bad("smtp.customer_bounce_address", "must not be the escalations address: customers would learn where reports go; use an alias such as bounces@ delivered into the same mailbox")
+		}
+	}
 
 	if len(c.People.Leads) == 0 {
 		bad("people.leads", "is required: at least one lead (name and address) must receive incidents")
@@ -552,6 +576,7 @@ func (c *Config) validate(getenv func(string) string) []error {
 		bad("log.format", "is %q; use text or json", c.Log.Format)
 	}
 	c.validateHTTP(bad)
+	errs = append(errs, c.validateTime()...)
 	return errs
 }
 
@@ -587,6 +612,9 @@ func secret(what, env, file string, getenv func(string) string) (string, error) 
 		}
 		return v, nil
 	case file != "":
+		// ${CREDENTIALS_DIRECTORY} (systemd's LoadCredential=) and any
+		// other ${NAME} come from the environment.
+		file = os.Expand(file, getenv)
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("cannot be read: %v", err)

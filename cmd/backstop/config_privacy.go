@@ -70,8 +70,12 @@ func (c *Config) validatePrivacy(bad func(key, format string, args ...any), gete
 		}
 		text = string(b)
 	default:
-		bad("storage.key_file", "is required (or storage.key_env): the database is encrypted with a storage key of 32 random bytes, base64, kept out of this file; %s", storageKeyHelp)
-		return
+		// Neither is set: the key is in $BACKSTOP_STORAGE_KEY.
+		key = "storage.key_env"
+		if text = getenv(storageKeyEnv); text == "" {
+			bad("storage.key_file", "is required (or storage.key_env; without either the key is read from $%s, which is empty): the database is encrypted with a storage key of 32 random bytes, base64, kept out of this file; %s", storageKeyEnv, storageKeyHelp)
+			return
+		}
 	}
 	k, err := workflow.ParseKey(strings.TrimSpace(text))
 	if err != nil {

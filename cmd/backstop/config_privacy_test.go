@@ -11,10 +11,11 @@ import (
 func TestConfigStorageKeyAndRetention(t *testing.T) {
 	dir := t.TempDir()
 	open := filepath.Join(dir, "key-0644")
-	os.WriteFile(open, []byte(testEnv("STORAGE_KEY")+"\n"), 0o644)
+	os.WriteFile(open, []byte(testEnv(storageKeyEnv)+"\n"), 0o644)
 	good := filepath.Join(dir, "key-0600")
-	os.WriteFile(good, []byte(testEnv("STORAGE_KEY")+"\n"), 0o600)
+	os.WriteFile(good, []byte(testEnv(storageKeyEnv)+"\n"), 0o600)
 	keyLine := "storage:\n  key_env: STORAGE_KEY\n"
+	validConfig := validConfig + keyLine
 	tests := []struct {
 		name    string
 		storage string // replaces keyLine
@@ -22,9 +23,8 @@ func TestConfigStorageKeyAndRetention(t *testing.T) {
 	}{
 		{"key from env", keyLine, ""},
 		{"key from file", "storage:\n  key_file: " + good + "\n", ""},
-		{"no key", "", "storage.key_file is required (or storage.key_env)"},
-		{"no key says how to make one", "", "openssl rand -base64 32"},
-		{"env unset", "storage:\n  key_env: NOPE\n", "config test.yaml:20: storage.key_env names the environment variable NOPE, which is empty"},
+		{"key from $BACKSTOP_STORAGE_KEY", "", ""},
+		{"env unset", "storage:\n  key_env: NOPE\n", "storage.key_env names the environment variable NOPE, which is empty"},
 		{"both", "storage:\n  key_env: STORAGE_KEY\n  key_file: " + good + "\n", "storage.key_env and storage.key_file are both set"},
 		{"short key", "storage:\n  key_env: TOKEN\n", "the storage key is 24 bytes; it must be 32 random bytes"},
 		{"not base64", "storage:\n  key_env: IMAP_PW\n", "the storage key is not base64"},
@@ -32,9 +32,15 @@ func TestConfigStorageKeyAndRetention(t *testing.T) {
 		{"file readable by others", "storage:\n  key_file: " + open + "\n", "has mode -rw-r--r--: others may read the key"},
 		{"audit shorter than evidence", keyLine + "retention:\n  evidence: 2000h\n  audit: 1000h\n", "retention.audit (1000h0m0s) is shorter than retention.evidence"},
 	}
+	env := func(k string) string {
+		if k == "STORAGE_KEY" {
+			return testEnv(storageKeyEnv)
+		}
+		return testEnv(k)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("test.yaml", []byte(strings.Replace(validConfig, keyLine, tt.storage, 1)), testEnv)
+			cfg, err := parseConfig("test.yaml", []byte(strings.Replace(validConfig, keyLine, tt.storage, 1)), env)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -51,5 +57,20 @@ func TestConfigStorageKeyAndRetention(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigNoStorageKey(t *testing.T) {
+	env := func(k string) string {
+		if k == storageKeyEnv {
+			return ""
+		}
+		return testEnv(k)
+	}
+	_, err := parseConfig("test.yaml", []byte(validConfig), env)
+	for _, want := range []string{"storage.key_file is required (or storage.key_env", "$BACKSTOP_STORAGE_KEY", "openssl rand -base64 32", "backstop keygen"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
 	}
 }

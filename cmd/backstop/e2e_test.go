@@ -52,6 +52,10 @@ var backends = []backend{
 		d := mailtest.StartDovecot(t)
 		return d.Addr, d.Username, d.Password, d
 	}},
+	{"cyrus", func(t testing.TB) (string, string, string, imapBackend) {
+		c := mailtest.StartCyrus(t)
+		return c.Addr, c.Username, c.Password, c
+	}},
 }
 
 // forEachBackend runs a test against every IMAP server.
@@ -70,6 +74,9 @@ type harness struct {
 	smtp     *embedded.Server
 	cfg      *Config
 	logs     *syncBuffer
+
+	sleep    func(context.Context, time.Duration) bool // the watcher's reconnect waits; nil: real time
+	notifier *notifier                                 // nil: none
 
 	mu     sync.Mutex
 	d      *daemon
@@ -155,10 +162,17 @@ func (h *harness) start() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := newDaemon(context.Background(), h.cfg, log, testTunables)
+	tn := testTunables
+	tn.sleep = h.sleep
+	d, err := newDaemon(context.Background(), h.cfg, log, tn)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if err := d.listenHTTP(); err != nil {
+		d.close()
+		h.t.Fatal(err)
+	}
+	d.notifier = h.notifier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
 	go func() { h.done <- d.run(ctx) }()
@@ -550,14 +564,22 @@ func TestQuarantine(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.imap.Append("INBOX", fixture(t, "outsider.eml"))
-		h.imap.Append("INBOX", fixture(t, "malformed.eml"))
+		// Cyrus refuses a message that is not mail at all on APPEND
+		// ("Message contains invalid header"), as its LMTP would on
+		// delivery: there, the outsider alone is quarantined.
+		n := 2
+		if b.name == "cyrus" {
+			n = 1
+		} else {
+			h.imap.Append("INBOX", fixture(t, "malformed.eml"))
+		}
 		var before [][]byte // as the server stores them (Dovecot turns bare LF into CRLF)
 		for _, m := range h.imap.Messages("INBOX") {
 			before = append(before, m.Raw)
 		}
 		h.start()
-		h.eventually("both messages in backstop/quarantine", func() bool { return len(h.imap.UIDs(h.imap.Mailbox("backstop/quarantine"))) == 2 })
-		sent := h.waitSent(2)
+		h.eventually("the messages in backstop/quarantine", func() bool { return len(h.imap.UIDs(h.imap.Mailbox("backstop/quarantine"))) == n })
+		sent := h.waitSent(n)
 		st := h.store()
 		h.settle(st)
 		for _, c := range h.smtp.Sent() {
@@ -574,7 +596,7 @@ func TestQuarantine(t *testing.T) {
 		// The quarantined messages are kept, byte for byte. (go-imap's memory
 		// server serves an empty BODY[] for a message without a header, so
 		// only a real server can show the bytes.)
-		if b.name == "memserver" {
+		if b.name == "memserver" || b.name == "cyrus" {
 			return
 		}
 		var kept [][]byte
@@ -697,7 +719,6 @@ func TestCheckConfigConnect(t *testing.T) {
 	os.WriteFile(path, []byte(cfg), 0o600)
 	t.Setenv("SMTP_PW", "smtp-secret")
 	t.Setenv("TOKEN", testEnv("TOKEN"))
-	t.Setenv("STORAGE_KEY", testEnv("STORAGE_KEY"))
 
 	t.Setenv("IMAP_PW", "imap-secret")
 	var out, errOut strings.Builder

@@ -6,6 +6,7 @@
 //
 //	backstop serve -config FILE          run the daemon
 //	backstop demo                         run on embedded IMAP/SMTP servers, play a scenario
+//	backstop digest --preview [--week W]  print the weekly digest as it would be sent
 //	backstop check-config -config FILE    validate a configuration [-connect]
 //	backstop incidents [show INC-n]       list incidents, or show one with its audit trail
 //	backstop parse [-explain] FILE.eml|-  print how a message is read, as JSON (-explain: why)
@@ -16,6 +17,7 @@
 //	backstop verify -config FILE          check the audit trail's hash chain and evidence hashes
 //	backstop purge -config FILE [-dry-run] apply retention now
 //	backstop export INC-n -out FILE.zip   write an incident for HR or legal
+//	backstop version                      print the version and VCS revision
 package main
 
 import (
@@ -41,6 +43,7 @@ type command struct {
 
 var commands = map[string]command{
 	"serve":        {"serve -config FILE", "run the daemon until SIGINT/SIGTERM", runServe},
+	"digest":       {"digest --preview [--week YYYY-Www] [-config FILE] [-html]", "print the weekly digest exactly as it would be sent, without sending it", runDigest},
 	"demo":         {"demo [-keep=false] [-hold 15s] [-v]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
 	"check-config": {"check-config -config FILE [-connect]", "validate a configuration; -connect also logs in to IMAP and SMTP", runCheckConfig},
 	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},
@@ -52,6 +55,7 @@ var commands = map[string]command{
 	"purge":        {"purge -config FILE [-dry-run]", "apply the retention section now (serve does it daily)", runPurge},
 	"export":       {"export -config FILE INC-n -out FILE.zip", "write an incident for HR or legal: originals, sent emails, audit trail with its hash chain, SHA-256 manifest", runExport},
 	"templates":    {"templates list | preview NAME [-incident INC-n] [-raw]", "list the email templates, or render one exactly as it would be sent", runTemplates},
+	"version":      {"version", "print the version and the VCS revision it was built from", runVersion},
 }
 
 func main() {

@@ -20,11 +20,17 @@ type pipeline struct {
 	desk *workflow.Desk
 	kick func() // wakes the dispatcher when mail was queued
 	log  *slog.Logger
+	// parseTime, when set, is told how long each parse took, in seconds.
+	parseTime func(seconds float64)
 }
 
 // Handle implements mailbox.Handler.
 func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Disposition, error) {
+	start := time.Now()
 	in := inbound(d)
+	if p.parseTime != nil && d.Raw != nil {
+		p.parseTime(time.Since(start).Seconds())
+	}
 	disp, err := p.desk.Handle(ctx, in)
 	if err != nil {
 		return mailbox.Keep, fmt.Errorf("recording message uid %d: %w", d.UID, err)
@@ -90,6 +96,7 @@ func fillInbound(in *workflow.Inbound, m *parse.Message) {
 			DMARCFail: ar.DMARCFail, DKIMFail: ar.DKIMFail})
 	}
 	in.Kind = string(m.Kind)
+	in.Text = m.Text
 	in.Note = m.Note
 	in.ReplyText = m.ReplyText
 	in.ReplyHTML = m.ReplyHTML
@@ -133,7 +140,9 @@ func people(as []parse.Address) []workflow.Person {
 // smtpTransport delivers outbox mail: it composes the MIME message and sends
 // it through the configured SMTP server.
 type smtpTransport struct {
-	sender *mailbox.Sender
+	sender  *mailbox.Sender
+	health  *smtpHealth // nil: not recorded
+	metrics *metrics    // nil: not counted
 }
 
 // permanentError marks an error retrying cannot fix.
@@ -149,7 +158,14 @@ func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error 
 	if err != nil {
 		return permanentError{fmt.Errorf("composing outbox mail %d: %w", m.ID, err)}
 	}
-	return t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	err = t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	if t.health != nil {
+		t.health.record(err)
+	}
+	if t.metrics != nil {
+		t.metrics.sent(err)
+	}
+	return err
 }
 
 // compose renders an outbox row as the exact bytes that go on the wire.
@@ -169,7 +185,9 @@ func compose(m *workflow.OutMail) ([]byte, error) {
 		Text:          m.Text,
 		HTML:          m.HTML,
 	}
-	if out.Date.IsZero() {
+	if out.Date.IsZero() || m.Customer {
+		// A customer email is dated when it leaves, after its hold: the
+		// time the command was accepted is internal.
 		out.Date = time.Now()
 	}
 	if m.Sender != nil {

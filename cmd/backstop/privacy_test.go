@@ -20,6 +20,15 @@ import (
 	"backstop/workflow"
 )
 
+// testStorageKey is the storage key of the tests' databases; testEnv and
+// the process environment ($BACKSTOP_STORAGE_KEY, also for the binaries
+// the tests run) give it.
+var testStorageKey = []byte("BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
+
+func init() {
+	os.Setenv(storageKeyEnv, testEnv(storageKeyEnv))
+}
+
 // canary are words only the customers' messages hold (hand-picked: no
 // template, address or header of backstop's has them).
 var canary = []string{"zorblaxian", "quibbleworth", "frindlepox", "snargleflap", "wumpuscrud"}
@@ -89,8 +98,8 @@ func TestPrivacyAtRest(t *testing.T) {
 	// The operator's commands.
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "backstop.yaml")
-	os.WriteFile(cfgPath, []byte(strings.Replace(validConfig, "storage:\n", "storage:\n  path: "+db+"\n", 1)), 0o600)
-	for _, k := range []string{"IMAP_PW", "SMTP_PW", "TOKEN", "STORAGE_KEY"} {
+	os.WriteFile(cfgPath, []byte(validConfig+"storage:\n  path: "+db+"\n"), 0o600)
+	for _, k := range []string{"IMAP_PW", "SMTP_PW", "TOKEN", storageKeyEnv} {
 		t.Setenv(k, testEnv(k))
 	}
 	cli := func(args ...string) (string, int) {
@@ -144,11 +153,11 @@ func TestPrivacyAtRest(t *testing.T) {
 	}
 
 	// The wrong key is refused, and says what to do.
-	t.Setenv("STORAGE_KEY", workflow.NewKey())
+	t.Setenv(storageKeyEnv, workflow.NewKey())
 	if out, code := cli("verify", "-config", cfgPath); code == 0 || !strings.Contains(out, "wrong storage key") {
 		t.Errorf("verify with the wrong key: exit %d\n%s", code, out)
 	}
-	t.Setenv("STORAGE_KEY", "")
+	t.Setenv(storageKeyEnv, "")
 	if out, code := cli("verify", "-config", cfgPath); code == 0 || !strings.Contains(out, "openssl rand -base64 32") {
 		t.Errorf("verify without a key: exit %d\n%s", code, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -30,8 +31,9 @@ type tunables struct {
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
-	retentionEvery time.Duration    // default 24h
-	now            func() time.Time // retention's clock; default time.Now
+	retentionEvery time.Duration    // how often serve purges what retention says is due; default 24h
+	now            func() time.Time // the clock of the desk, the scheduler and retention; nil = time.Now
+	sweep          time.Duration    // how often reminders and check-ins are looked for; 0 = workflow's default
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -42,8 +44,13 @@ type daemon struct {
 	desk       *workflow.Desk
 	dispatcher *workflow.Dispatcher
 	watcher    *mailbox.Watcher
+	scheduler  *workflow.Scheduler // the digest, reminders and check-ins
 	sender     *mailbox.Sender
 	templates  *templates.Set
+	smtp       *smtpHealth
+	metrics    *metrics
+	httpLn     net.Listener // nil: http.listen is empty
+	notifier   *notifier
 	tn         tunables
 }
 
@@ -63,6 +70,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer d.close()
+	if err := d.listenHTTP(); err != nil {
+		return err
+	}
+	d.notifier = newNotifier(os.Getenv)
 	log.Info("backstop serving", "mailbox", cfg.IMAP.Mailbox, "imap", cfg.IMAP.Host, "smtp", cfg.SMTP.Host, "db", cfg.Storage.Path)
 	err = d.run(ctx)
 	log.Info("backstop stopped")
@@ -80,6 +91,8 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	wcfg.Now = tn.now
+	wcfg.Time.Sweep = tn.sweep
 	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -88,6 +101,10 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		store.Close()
 		return nil, err
 	}
+	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}, tn: tn}
+	var watcher *mailbox.Watcher // set below; the metrics read it
+	d.metrics = newMetrics(store, func() mailbox.WatchStatus { return watcher.Status() }, d.smtp, log)
+	wcfg.Observer = d.metrics
 	desk, err := workflow.NewDesk(wcfg, store, tmpl)
 	if err != nil {
 		store.Close()
@@ -104,15 +121,23 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		return nil, err
 	}
 	sender := mailbox.NewSender(scfg)
-	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl, tn: tn}
-	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender}, workflow.DispatchConfig{
+	d.desk, d.sender = desk, sender
+	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender, health: d.smtp, metrics: d.metrics}, workflow.DispatchConfig{
 		Poll:     tn.dispatchPoll,
 		MinRetry: tn.minRetry,
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
-	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log}
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, MaxSleep: tn.sweep, Logger: log})
+	for _, j := range desk.Jobs() {
+		if err := d.scheduler.Add(j); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log, parseTime: d.metrics.parse.Observe}
 	d.watcher = mailbox.NewWatcher(icfg, store, p)
+	watcher = d.watcher
 	return d, nil
 }
 
@@ -120,13 +145,27 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, part := range []struct {
+	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"retention", d.runRetention}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}, {"retention", d.runRetention}}
+	if d.httpLn != nil {
+		parts = append(parts, struct {
+			name string
+			run  func(context.Context) error
+		}{"http", func(ctx context.Context) error { return d.serveHTTP(ctx, d.httpLn) }})
+	}
+	if d.notifier != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.notifier.run(ctx, d.watcher.Status, d.log)
+		}()
+	}
+	errc := make(chan error, len(parts))
+	for _, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -141,7 +180,24 @@ func (d *daemon) run(ctx context.Context) error {
 	return <-errc
 }
 
+// listenHTTP opens http.listen, when set, so that a port in use fails
+// the start with the key named.
+func (d *daemon) listenHTTP() error {
+	if d.cfg.HTTP.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w (choose a free port, or leave http.listen empty)", d.cfg.HTTP.Listen, err)
+	}
+	d.httpLn = ln
+	return nil
+}
+
 func (d *daemon) close() {
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
 	if err := d.store.Close(); err != nil {
 		d.log.Error("closing the store", "err", err)
 	}
@@ -202,21 +258,23 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		return workflow.Config{}, fmt.Errorf("config: organisation.timezone: %w", err)
 	}
 	wc := workflow.Config{
-		OrgName:             c.Organisation.Name,
-		SupportAddress:      c.Organisation.SupportAddress,
-		Timezone:            loc,
-		Escalations:         c.Organisation.EscalationsAddress,
-		EnvelopeSender:      c.SMTP.EnvelopeSender,
-		TeamDomains:         c.People.TeamDomains,
-		TeamAddresses:       c.People.TeamAddresses,
-		Secret:              c.Secrets.secret,
-		Evidence:            c.Notices.Evidence,
-		MaxPerIncidentHour:  c.Notices.MaxPerIncidentPerHour,
-		MaxPerRecipientHour: c.Notices.MaxPerRecipientPerHour,
-		Verify:              c.Commands.Verify,
-		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
-		SeverApprovals:      c.Commands.SeverApprovals,
-		CustomerReplyTo:     c.Commands.CustomerReplyTo,
+		OrgName:               c.Organisation.Name,
+		SupportAddress:        c.Organisation.SupportAddress,
+		Timezone:              loc,
+		Escalations:           c.Organisation.EscalationsAddress,
+		EnvelopeSender:        c.SMTP.EnvelopeSender,
+		CustomerBounceAddress: c.SMTP.CustomerBounceAddress,
+		TeamDomains:           c.People.TeamDomains,
+		TeamAddresses:         c.People.TeamAddresses,
+		Secret:                c.Secrets.secret,
+		Evidence:              c.Notices.Evidence,
+		MaxPerIncidentHour:    c.Notices.MaxPerIncidentPerHour,
+		MaxPerRecipientHour:   c.Notices.MaxPerRecipientPerHour,
+		Verify:                c.Commands.Verify,
+		TrustedAuthServIDs:    c.Commands.TrustedAuthservIDs,
+		SeverApprovals:        c.Commands.SeverApprovals,
+		CustomerReplyTo:       c.Commands.CustomerReplyTo,
+		Time:                  c.timeConfig(loc),
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

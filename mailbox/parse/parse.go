@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
@@ -169,12 +170,13 @@ func (p *parser) messageFrom(hr headerResult, depth int) *parsed {
 	}
 	pm := &parsed{msg: newMessage(), header: gomail.Header{Header: message.Header{Header: hr.header}}, noHeader: hr.noHeader, depth: depth}
 	fillHeaders(pm.msg, pm.header)
-	p.walk(hr.header, hr.body, depth, pm)
+	p.walk(hr.header, hr.body, depth, pm, true)
 	return pm
 }
 
-// walk reads one MIME entity and what it contains.
-func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed) {
+// walk reads one MIME entity and what it contains. root is set for the
+// entity that is a message's whole body.
+func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed, root bool) {
 	p.parts++
 	if p.parts > p.lim.MaxParts {
 		p.warn("more than %d MIME parts: the rest are not read", p.lim.MaxParts)
@@ -217,7 +219,7 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 				p.warn("broken MIME structure in %s: %v (the rest of it is not read)", mt, err)
 				break
 			}
-			p.walk(part.Header, part, depth+1, pm)
+			p.walk(part.Header, part, depth+1, pm, false)
 			if p.parts > p.lim.MaxParts {
 				break
 			}
@@ -248,7 +250,10 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 		}
 		pm.msg.Attachments = append(pm.msg.Attachments, Attachment{Filename: filename, ContentType: mt, Size: n, Unsupported: true})
 		p.warn("attachment %q is an Outlook .msg file, which backstop cannot read: forward the original inline, or attach it as .eml", filename)
-	case (mt == "text/plain" || mt == "text/html") && disp != "attachment" && filename == "":
+	case (mt == "text/plain" || mt == "text/html") && (root || disp != "attachment" && filename == ""):
+		// A message whose whole body is text is read as text whatever
+		// its disposition says: mutt rewrites an attached message's
+		// header to "Content-Disposition: inline; filename=…".
 		p.readText(dec, mt, params, pm)
 	default:
 		n, err := io.Copy(io.Discard, dec)
@@ -288,6 +293,9 @@ func (p *parser) readText(r io.Reader, mt string, params map[string]string, pm *
 	if charset == "" && mt == "text/html" {
 		charset = htmlCharset(data)
 	}
+	if mt == "text/plain" && isUTF8Label(charset) && !utf8.Valid(data) {
+		data = p.recodeEncapsulated(data)
+	}
 	s, ok := decodeCharset(data, charset)
 	if !ok {
 		p.warn("unknown charset %q: text read as UTF-8 or Windows-1252 at best", charset)
@@ -301,6 +309,16 @@ func (p *parser) readText(r io.Reader, mt string, params map[string]string, pm *
 	} else {
 		pm.html = append(pm.html, s)
 	}
+}
+
+// isUTF8Label reports a charset label that means UTF-8 (or says nothing
+// and is read as UTF-8).
+func isUTF8Label(cs string) bool {
+	switch strings.ToLower(strings.TrimSpace(cs)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // readAttachedMessage reads a message/rfc822 part or an attached .eml file.
@@ -454,7 +472,9 @@ func fillHeaders(m *Message, h gomail.Header) {
 			m.Date = &t
 		}
 	}
-	if s, err := h.Subject(); err == nil {
+	if raw := h.Get("Subject"); brokenWordRe.MatchString(raw) {
+		m.Subject = toUTF8(decodeWords(raw))
+	} else if s, err := h.Subject(); err == nil {
 		m.Subject = toUTF8(s)
 	} else {
 		m.Subject = toUTF8(decodeWords(h.Get("Subject")))

@@ -55,22 +55,17 @@ var knownFailures = map[string]string{}
 
 // The reasons of knownFailures, one per class of failure.
 const (
-	failAllHeaders = "an inline forward that copies every header of the original " +
-		"(Return-Path, Received, …, Status) is not read: customer, subject and body lost"
-	failRawHTML = "an HTML-only original pasted into an inline forward as HTML source: " +
-		"the tags stay in the body"
-	failRewrittenRFC822 = "an attached message/rfc822 whose part header the client rewrote " +
-		"(Content-Disposition: inline; filename=…, no Content-Transfer-Encoding) in ISO-2022-JP: " +
-		"the body comes out empty"
-	failRFC934 = "RFC 934 encapsulation (nmh forw: \"------- Forwarded Message\", the original's " +
-		"raw header and body in its own transfer encoding and charset) is not read"
-	failRFC934Charset = failRFC934 + "; and the note, UTF-8 in a message that says UTF-8, " +
-		"comes out as mojibake because the encapsulated KOI8-R bytes are not UTF-8"
-	failNmhFilter = "nmh's mhl.forward block (\"------- Forwarded Message\", labels padded to " +
-		"9 columns, RFC 2047 words left encoded, lines wrapped at 80 columns inside words and " +
-		"addresses) is not read"
-	failReplyTight = "the lead's text typed directly above the quote header (no blank line) " +
-		"is swallowed with it: the reply text comes out empty"
+	failRFC934 = "RFC 934 encapsulation (nmh forw, \"------- Forwarded Message\"): the " +
+		"encapsulated message's own charset (ISO-2022-JP, KOI8-R or windows-1251 8bit) is not " +
+		"applied to its body"
+	failRFC934Charset = failRFC934 + "; and the teammate's UTF-8 note comes out as mojibake " +
+		"(the whole text decoded as Latin-1, as the KOI8-R or windows-1251 bytes are not UTF-8)"
+	failNmhFilter = "nmh's mhl.forward block (forw -filter) is not read right: header lines " +
+		"wrapped at 80 columns inside RFC 2047 words and addresses break the subject or the " +
+		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R or windows-1251 bytes " +
+		"that turn the UTF-8 note into mojibake) is not decoded"
+	failReplyTight = "a two-line reply typed directly above the quote header (no blank line) " +
+		"is taken for part of it: the reply text comes out empty"
 )
 
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.

@@ -143,7 +143,8 @@ run_mutt() { # run_mutt BIN
 	local rc=$W/$bin.rc
 	for name in $FORWARDS; do
 		local id=${name//_/-}.original
-		for action in fwd_inline fwd_inline_note fwd_inline_note_tight fwd_inline_fullheaders fwd_attach fwd_attach_note; do
+		for action in fwd_inline fwd_inline_note fwd_inline_note_tight fwd_inline_quoted_note \
+			fwd_inline_fullheaders fwd_attach fwd_attach_note; do
 			# fwd_inline_fullheaders: without the system configuration
 			# (-n), whose "ignore *" keeps a forward to a few headers,
 			# every header of the original is copied into the forward.
@@ -153,6 +154,8 @@ run_mutt() { # run_mutt BIN
 			fwd_inline*) mutt_rc "$bin" sam@support.example "Sam Carter" no >"$rc" ;;
 			fwd_attach*) mutt_rc "$bin" sam@support.example "Sam Carter" yes >"$rc" ;;
 			esac
+			# fwd_inline_quoted_note: the forwarded text quoted with "> ".
+			[ $action = fwd_inline_quoted_note ] && echo "set forward_quote=yes" >>"$rc"
 			case $action in
 			*_note) edit_as top "$(python3 "$MAILPY" note "$name")" ;;
 			*_note_tight) edit_as top-tight "$(python3 "$MAILPY" note "$name")" ;;

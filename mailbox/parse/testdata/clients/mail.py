@@ -163,6 +163,35 @@ FORWARDS = [
         note="各位好，\n这位客户一直在辱骂我们，请接手处理。",
     ),
     dict(
+        name="hu_latin2_long",
+        charset="iso-8859-2", cte="quoted-printable",
+        from_=("Kovács Éva", "kovacs.eva@ugyfel-hu.example"),
+        to=[TEAMMATE], cc=[],
+        # Long enough that the Subject header is folded over two lines.
+        subject="Panasz: a decemberi számlán szereplő díjak hibásak, és hetek óta senki sem válaszol a leveleimre",
+        date="Wed, 14 Jan 2026 14:03:09 +0100",
+        body="Tisztelt Ügyfélszolgálat!\n\n"
+        "Harmadszor írok ugyanabban az ügyben. Önök teljesen alkalmatlanok és\n"
+        "hazugok. Ha pénteken sem kapok választ, ügyvédhez fordulok.\n\n"
+        "Kovács Éva\n",
+        phrase="Önök teljesen alkalmatlanok és hazugok.",
+        note="Sziasztok,\naz ügyfél sértegeti a kollégákat. Átvennétek?",
+    ),
+    dict(
+        name="uk_cp1251",
+        charset="windows-1251", cte="8bit",
+        from_=("Олена Коваленко", "olena.kovalenko@klient-ua.example"),
+        to=[TEAMMATE], cc=[],
+        subject="Скарга щодо повернення коштів",
+        date="Wed, 14 Jan 2026 17:45:00 +0200",
+        body="Добрий день.\n\n"
+        "Я чекаю на повернення коштів уже шість тижнів. Ви всі шахраї та нездари.\n"
+        "Якщо гроші не повернуть до п'ятниці, я звернуся до суду.\n\n"
+        "Олена Коваленко\n",
+        phrase="Ви всі шахраї та нездари.",
+        note="Колеги,\nклієнтка ображає команду. Передаю вам.",
+    ),
+    dict(
         name="en_htmlonly",
         charset="utf-8", cte="quoted-printable", html_only=True,
         from_=("Karen Whitfield", "karen@whitfield-homes.example"),
@@ -407,6 +436,7 @@ ACTIONS = {
     "fwd_inline_note": ("forward", "inline", True),
     "fwd_inline_note_tight": ("forward", "inline, the note directly above the forwarded message (no blank line)", True),
     "fwd_inline_filter_note": ("forward", "inline, formatted by the client's filter (nmh: forw -filter mhl.forward)", True),
+    "fwd_inline_quoted_note": ("forward", "inline, every line of the original quoted with '> ' (mutt's forward_quote), with a note", True),
     "fwd_inline_fullheaders": ("forward", "inline with every header of the original", False),
     "fwd_attach": ("forward", "attachment", False),
     "fwd_attach_note": ("forward", "attachment", True),
@@ -420,6 +450,8 @@ ACTIONS = {
 # of what it sent (seen in the delivered message, not in the parser's
 # output), so that no reader can find it. Those fields ("name", "subject",
 # "body", "to", "cc") are not checked; the reason is in the expectation.
+ACTIONS_FORWARD_INLINE = ["fwd_inline", "fwd_inline_note", "fwd_inline_note_tight",
+                          "fwd_inline_quoted_note", "fwd_inline_fullheaders"]
 NEOMUTT_HTML = ("neomutt leaves an HTML-only body out of an inline forward "
                 "(no mailcap entry for text/html)", ["body"])
 ALPINE_GB18030 = ("alpine does not know GB18030: it writes every character of the "
@@ -428,13 +460,11 @@ NMH_MHL = ("nmh's mhl.forward copies the original's body still in its transfer e
            "(quoted-printable, base64) or 8-bit charset, without the Content-Type and "
            "Content-Transfer-Encoding that say which", ["body"])
 CLIENT_LOSSES = {
-    "neomutt/en_htmlonly_fwd_inline": NEOMUTT_HTML,
-    "neomutt/en_htmlonly_fwd_inline_note": NEOMUTT_HTML,
-    "neomutt/en_htmlonly_fwd_inline_fullheaders": NEOMUTT_HTML,
-    "neomutt/en_htmlonly_fwd_inline_note_tight": NEOMUTT_HTML,
     "alpine/zh_gb18030_fwd_inline": ALPINE_GB18030,
     "alpine/zh_gb18030_fwd_inline_note": ALPINE_GB18030,
 }
+for _a in ACTIONS_FORWARD_INLINE:
+    CLIENT_LOSSES["neomutt/en_htmlonly_" + _a] = NEOMUTT_HTML
 for _o in FORWARDS:
     if _o["cte"] in ("quoted-printable", "base64") or (_o["cte"] == "8bit" and _o["charset"] != "utf-8"):
         CLIENT_LOSSES["nmh/%s_fwd_inline_filter_note" % _o["name"]] = NMH_MHL

@@ -63,6 +63,10 @@ var watchBackends = []struct {
 		d := mailtest.StartDovecot(t)
 		return &watchServer{d, "dovecot", d.Addr, d.TLSAddr, d.Username, d.Password, d.Cert}
 	}},
+	{"cyrus", func(t *testing.T) *watchServer {
+		c := mailtest.StartCyrus(t)
+		return &watchServer{c, "cyrus", c.Addr, c.TLSAddr, c.Username, c.Password, c.Cert}
+	}},
 }
 
 // forEachWatchBackend runs the same test against every backend; Dovecot
@@ -294,8 +298,11 @@ func watchConfig(t *testing.T, srv *watchServer, addr string) (IMAPConfig, *watc
 		KeepaliveTimeout: 5 * time.Second,
 		MinBackoff:       10 * time.Millisecond,
 		MaxBackoff:       200 * time.Millisecond,
-		MaxMessageSize:   4 << 20,
-		Logger:           logger,
+		// Tests re-create mailboxes under the watcher: a watched mailbox
+		// missing for a moment is a permanent failure, retried soon here.
+		PermanentRetry: 200 * time.Millisecond,
+		MaxMessageSize: 4 << 20,
+		Logger:         logger,
 	}, log
 }
 

@@ -121,8 +121,8 @@ func parseBounceTagOf(d *Desk, envelope string) (int64, bool, bool) {
 // tells the leads the first time one names that email.
 func (h *handling) suspiciousBounce(row *outRow, why string) error {
 	var n int
-	err := h.tx.QueryRowContext(h.ctx, "SELECT count(*) FROM events WHERE kind = ? AND detail LIKE ?",
-		EventSuspiciousBounce, fmt.Sprintf("%%(outbox #%d)%%", row.ID)).Scan(&n)
+	err := h.tx.QueryRowContext(h.ctx, "SELECT count(*) FROM events WHERE incident_id IS ? AND kind = ? AND detail LIKE ?",
+		nullID(row.IncidentID), EventSuspiciousBounce, fmt.Sprintf("%%(outbox #%d)%%", row.ID)).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("looking for earlier suspicious bounces: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +163,50 @@ func TestDigestPreviewAndIncidentFilters(t *testing.T) {
 	if code := run(ctx, []string{"incidents", "-config", path, "-state", "happy"}, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), "-state \"happy\": use open, reported") {
 		t.Errorf("a bad state: exit %d, %s", code, errb.String())
 	}
+}
+
+// TestCheckinEndToEnd: a lead resolves INC-1 by reply; three days later
+// (the daemon's clock jumps) the reporter gets the check-in through SMTP,
+// answers it through IMAP, and the leads get the answer; the reporter gets
+// no command receipt for it.
+func TestCheckinEndToEnd(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var offset atomic.Int64
+		offset.Store(int64(time.Until(time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))))
+		saved := testTunables
+		testTunables.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		testTunables.sweep = 200 * time.Millisecond
+		defer func() { testTunables = saved }()
+
+		ch := newCommandHarness(t, b, 0)
+		jane := ch.notices["jane@acme.example"]
+		ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "RESOLVE", authRes: trusted("acme.example")})
+		ch.handled(2)
+		if got := ch.state(); got != "resolved" {
+			t.Fatalf("INC-1 is %s", got)
+		}
+		before := len(ch.sentTo("sam@acme.example"))
+		offset.Add(int64(72*time.Hour + time.Minute))
+		c, m := ch.nthTo("sam@acme.example", before+1)
+		if m.Subject != "[INC-1] How are you doing?" || !strings.Contains(m.Text, "how are you?") {
+			t.Fatalf("check-in: %q\n%s", m.Subject, m.Text)
+		}
+		ch.deliver(reply{from: "sam@acme.example", to: &c, text: "Thanks for asking. It shook me more than I thought.", authRes: trusted("acme.example")})
+		ch.handled(3)
+		for _, lead := range []string{"jane@acme.example", "omar@acme.example"} {
+			found := false
+			for _, c := range ch.sentTo(lead) {
+				m := parseCaptured(t, c)
+				if strings.Contains(m.Subject, "answered the check-in") {
+					found = strings.Contains(m.Text, "It shook me more than I thought.")
+				}
+			}
+			if !found {
+				t.Errorf("%s did not get the answer to the check-in", lead)
+			}
+		}
+		if n := len(ch.sentTo("sam@acme.example")); n != before+1 {
+			t.Errorf("sam got %d emails after the check-in, want none (no receipt for an answer)", n-before-1)
+		}
+	})
 }

@@ -32,6 +32,7 @@ type tunables struct {
 	minRetry       time.Duration
 	maxRetry       time.Duration
 	now            func() time.Time // the clock of the desk and the scheduler; nil = time.Now
+	sweep          time.Duration    // how often reminders and check-ins are looked for; 0 = workflow's default
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -89,6 +90,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		return nil, err
 	}
 	wcfg.Now = tn.now
+	wcfg.Time.Sweep = tn.sweep
 	store, err := workflow.Open(ctx, cfg.Storage.Path)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
-	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, Logger: log})
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, MaxSleep: tn.sweep, Logger: log})
 	for _, j := range desk.Jobs() {
 		if err := d.scheduler.Add(j); err != nil {
 			store.Close()

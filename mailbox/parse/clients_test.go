@@ -52,6 +52,7 @@ type expectAddress struct {
 // yet, with the reason. A listed fixture that starts passing fails the test:
 // remove it from the list.
 var knownFailures = map[string]string{
+	"mblaze/notice_alternative_reply_tight":     failReplyTight,
 	"mutt/notice_alternative_reply_tight":       failReplyTight,
 	"neomutt/notice_alternative_reply_tight":    failReplyTight,
 	"nmh/de_utf8_fwd_inline_filter_note":        failNmhFilter,

@@ -142,7 +142,7 @@ func TestDigestGolden(t *testing.T) {
 	e.report(Person{Name: "Dana Roe", Address: "dana@initech.example"}, "Refund")
 	// A cap held a notice back.
 	if err := e.st.tx(ctx, func(tx *sql.Tx) error {
-		return e.desk.event(ctx, tx, 0, e.clk.Now(), Actor, EventMailSuppressed, "quarantine_notice to jane@acme.example not sent: cap", "")
+		return e.desk.event(ctx, tx, 0, e.clk.Now(), Actor, EventNoticeHeldBack, "quarantine_notice to jane@acme.example held back: cap", "")
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,7 @@ func mustPort(t testing.TB, addr string) int {
 var testTunables = tunables{
 	idleRestart:    time.Second,
 	commandTimeout: 2 * time.Second,
+	keepaliveTO:    2 * time.Second,
 	minBackoff:     10 * time.Millisecond,
 	maxBackoff:     200 * time.Millisecond,
 	dispatchPoll:   50 * time.Millisecond,

@@ -24,6 +24,7 @@ type tunables struct {
 	smtpTLS        *tls.Config
 	idleRestart    time.Duration
 	commandTimeout time.Duration
+	keepaliveTO    time.Duration // how long a keepalive probe may wait for its answer
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	permanentRetry time.Duration
@@ -203,24 +204,25 @@ func (c *Config) imapConfig(tn tunables, log *slog.Logger) (mailbox.IMAPConfig, 
 		return mailbox.IMAPConfig{}, fmt.Errorf("config: imap.%w", err)
 	}
 	mc := mailbox.IMAPConfig{
-		Addr:           net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port)),
-		TLS:            mailbox.TLSMode(c.IMAP.TLS),
-		TLSConfig:      tlsConfig,
-		Username:       c.IMAP.Username,
-		Password:       c.IMAP.password,
-		Mailbox:        c.IMAP.Mailbox,
-		Processed:      c.IMAP.ProcessedMailbox,
-		Quarantine:     c.IMAP.QuarantineMailbox,
-		PollInterval:   time.Duration(c.IMAP.PollInterval),
-		IdleRestart:    tn.idleRestart,
-		Keepalive:      time.Duration(c.IMAP.Keepalive),
-		CommandTimeout: tn.commandTimeout,
-		MinBackoff:     tn.minBackoff,
-		MaxBackoff:     tn.maxBackoff,
-		PermanentRetry: tn.permanentRetry,
-		Sleep:          tn.sleep,
-		MaxMessageSize: c.IMAP.MaxMessageSize,
-		Logger:         log,
+		Addr:             net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port)),
+		TLS:              mailbox.TLSMode(c.IMAP.TLS),
+		TLSConfig:        tlsConfig,
+		Username:         c.IMAP.Username,
+		Password:         c.IMAP.password,
+		Mailbox:          c.IMAP.Mailbox,
+		Processed:        c.IMAP.ProcessedMailbox,
+		Quarantine:       c.IMAP.QuarantineMailbox,
+		PollInterval:     time.Duration(c.IMAP.PollInterval),
+		IdleRestart:      tn.idleRestart,
+		Keepalive:        time.Duration(c.IMAP.Keepalive),
+		CommandTimeout:   tn.commandTimeout,
+		KeepaliveTimeout: tn.keepaliveTO,
+		MinBackoff:       tn.minBackoff,
+		MaxBackoff:       tn.maxBackoff,
+		PermanentRetry:   tn.permanentRetry,
+		Sleep:            tn.sleep,
+		MaxMessageSize:   c.IMAP.MaxMessageSize,
+		Logger:           log,
 	}
 	if c.IMAP.Auth == "oauth2" {
 		mc.Auth = newTokenSource("imap.oauth2", c.IMAP.OAuth2, nil)

@@ -53,7 +53,6 @@ type expectAddress struct {
 // remove it from the list.
 var knownFailures = map[string]string{}
 
-
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.
 func clientFixtures(tb testing.TB) []string {
 	tb.Helper()

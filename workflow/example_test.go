@@ -13,7 +13,11 @@ import (
 // the record of its run commit in one transaction.
 func ExampleScheduler() {
 	ctx := context.Background()
-	st, err := workflow.Open(ctx, "/var/lib/backstop/backstop.db")
+	key, err := workflow.ParseKey("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=") // from storage.key_file
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := workflow.Open(ctx, "/var/lib/backstop/backstop.db", key)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func (d *Desk) unacknowledged(ctx context.Context, q querier, now time.Time) ([]
 	defer rows.Close()
 	var out []*Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(d.st, rows)
 		if err != nil {
 			return nil, err
 		}

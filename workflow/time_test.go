@@ -41,7 +41,7 @@ func (e *env) restart(mutate ...func(*Config)) {
 	if err := e.st.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	st, err := Open(context.Background(), path)
+	st, err := Open(context.Background(), path, testKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}

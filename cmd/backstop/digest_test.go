@@ -107,7 +107,7 @@ func TestDigestPreviewAndIncidentFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := workflow.Open(ctx, db)
+	st, err := workflow.Open(ctx, db, testStorageKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,11 @@ func NetAdvice(prefix string, err error) string {
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("the host name %q could not be resolved (DNS): check %s.host and the machine's resolver", dnsErr.Name, prefix)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("nothing listens there: check %s.host and %s.port (and %s.tls: implicit TLS is usually port 993 for IMAP and 465 for SMTP)", prefix, prefix, prefix)
+		ports := "993 with implicit TLS, 143 with starttls"
+		if prefix == "smtp" {
+			ports = "465 with implicit TLS, 587 with starttls"
+		}
+		return fmt.Sprintf("nothing listens there: check %s.host, %s.port and %s.tls (usually %s)", prefix, prefix, prefix, ports)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return fmt.Sprintf("the host cannot be reached: check %s.host and the network or firewall", prefix)
 	case tlsTrustErr(err):

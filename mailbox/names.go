@@ -1,7 +1,6 @@
 package mailbox
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -143,6 +142,3 @@ type mailboxKeys struct{ watched, processed, quarantine string }
 
 // defaultMailboxKeys are backstop's configuration keys.
 var defaultMailboxKeys = mailboxKeys{"imap.mailbox", "imap.processed_mailbox", "imap.quarantine_mailbox"}
-
-// errMailboxMissing is a watched mailbox that is not on the server.
-var errMailboxMissing = errors.New("no such mailbox")

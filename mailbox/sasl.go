@@ -135,5 +135,8 @@ func (s *session) authenticate(ctx context.Context) error {
 	}
 }
 
+// errBearerRefused marks an SMTP server's refusal of a fresh token.
+var errBearerRefused = errors.New("OAuth2 token refused")
+
 // errNoBearer is an SMTP server that offers no OAuth2 mechanism.
 var errNoBearer = errors.New("the server offers neither AUTH OAUTHBEARER nor AUTH XOAUTH2")

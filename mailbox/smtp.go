@@ -197,6 +197,9 @@ func (e *SendError) advice() string {
 	if e.Uncertain {
 		return "the server may have accepted the message: check the recipient's copy before sending it again"
 	}
+	if errors.Is(e.Err, errBearerRefused) {
+		return "a fresh OAuth2 token was refused too; check that smtp.username is the mailbox the token is for, and the app's permissions (smtp.oauth2)"
+	}
 	if e.Code != 0 {
 		if a := enhancedAdvice(e.Enhanced, e.Stage); a != "" {
 			return a
@@ -251,7 +254,7 @@ func (e *SendError) advice() string {
 	case IsPermanent(e.Err):
 		return "fix the configuration named above"
 	case e.Stage == StageConnect && NetAdvice("smtp", e.Err) != "":
-		return NetAdvice("smtp", e.Err)
+		return NetAdvice("smtp", e.Err) + "; will retry later"
 	case temporaryErr(e.Err):
 		return "check smtp.addr and the network; will retry later"
 	}
@@ -596,8 +599,8 @@ func authenticateBearer(ctx context.Context, c *smtp.Client, username string, sr
 		err = c.Auth(bc)
 		var smtpErr *smtp.SMTPError
 		if err == nil || attempt > 0 || !errors.As(err, &smtpErr) || smtpErr.Code/100 != 5 {
-			if err != nil {
-				err = bc.describe(err)
+			if err != nil && errors.As(err, &smtpErr) && smtpErr.Code/100 == 5 {
+				err = fmt.Errorf("%w: %w", errBearerRefused, bc.describe(err))
 			}
 			return err
 		}

@@ -87,7 +87,6 @@ func TestCheckConfigConnectServers(t *testing.T) {
 					var out, errOut strings.Builder
 					code := run(t.Context(), []string{"check-config", "-connect", "-config", path}, &out, &errOut)
 					all := out.String() + errOut.String()
-					t.Log(all)
 					if code != tc.code {
 						t.Errorf("exit %d, want %d:\n%s", code, tc.code, all)
 					}

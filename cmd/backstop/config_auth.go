@@ -43,6 +43,11 @@ type OAuth2Config struct {
 	ClientSecretEnv string `yaml:"client_secret_env"`
 	// ClientSecretFile names a file holding the client secret.
 	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientCertificateFile names a PEM file holding a certificate and its
+	// RSA private key, instead of a client secret (Microsoft Entra's
+	// certificate credential: upload the certificate to the app
+	// registration; backstop signs a JWT assertion with the key, RFC 7523).
+	ClientCertificateFile string `yaml:"client_certificate_file"`
 	// RefreshTokenFile holds the refresh token (flow refresh_token). When the
 	// provider rotates it, the new one is written back to this file, mode
 	// 0600: the directory must be writable by backstop.
@@ -53,6 +58,7 @@ type OAuth2Config struct {
 	Scopes []string `yaml:"scopes"`
 
 	secret string
+	cert   *clientCert
 }
 
 // providerDefaults are the token endpoints and scopes from the providers'
@@ -142,7 +148,17 @@ func (c *Config) validateOAuth2(key string, o *OAuth2Config, bad func(key, forma
 	if o.ClientID == "" {
 		bad(key+".client_id", "is required: the app registration's client (application) id")
 	}
-	if o.ClientSecretEnv != "" || o.ClientSecretFile != "" || o.Flow == "client_credentials" {
+	o.ClientCertificateFile = os.Expand(o.ClientCertificateFile, getenv)
+	if o.ClientCertificateFile != "" {
+		if o.ClientSecretEnv != "" || o.ClientSecretFile != "" {
+			bad(key+".client_certificate_file", "is set together with a client secret: use one of them")
+		}
+		cert, err := loadClientCert(o.ClientCertificateFile)
+		if err != nil {
+			bad(key+".client_certificate_file", "%v", err)
+		}
+		o.cert = cert
+	} else if o.ClientSecretEnv != "" || o.ClientSecretFile != "" || o.Flow == "client_credentials" {
 		s, err := secretNamed("client_secret", o.ClientSecretEnv, o.ClientSecretFile, getenv)
 		if err != nil {
 			bad(secretKey(key+".client_secret", o.ClientSecretEnv, o.ClientSecretFile), "%v", err)

@@ -72,6 +72,15 @@ func (s *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 	c := s.cfg
 	if c.Flow == "client_credentials" {
 		cc := clientcredentials.Config{ClientID: c.ClientID, ClientSecret: c.secret, TokenURL: c.TokenURL, Scopes: c.Scopes}
+		if c.cert != nil {
+			// A fresh assertion per request: each is valid for minutes.
+			params, err := c.cert.assertionParams(c.ClientID, c.TokenURL)
+			if err != nil {
+				return nil, &mailbox.PermanentError{Err: fmt.Errorf("%s.client_certificate_file: %w", s.key, err)}
+			}
+			cc.EndpointParams = params
+			cc.AuthStyle = oauth2.AuthStyleInParams
+		}
 		return cc.Token(ctx)
 	}
 	current, err := os.ReadFile(c.RefreshTokenFile)

@@ -6,10 +6,18 @@ package main
 // driven by golang.org/x/oauth2 on backstop's side.
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"backstop/mailbox"
 	"backstop/mailbox/mailtest"
@@ -150,4 +158,100 @@ func TestBearerClient(t *testing.T) {
 			t.Errorf("%s: answer to the failure challenge %q", tc.mech, resp)
 		}
 	}
+}
+
+// TestTokenSource: a token is reused until five minutes before it
+// expires, then replaced; a refresh after a refusal always fetches; a
+// refusal a person must fix is permanent and names the key.
+func TestTokenSource(t *testing.T) {
+	ctx := t.Context()
+	o := mailtest.NewOAuth2Server(t, "escalations@acme.example")
+	cfg := &OAuth2Config{Flow: "client_credentials", ClientID: o.ClientID, TokenURL: o.TokenURL, secret: o.ClientSecret}
+	src := newTokenSource("imap.oauth2", cfg, nil)
+
+	first, err := src.Token(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := src.Token(ctx, false); again != first || o.Issued() != 1 {
+		t.Errorf("a valid token was not reused (%d issued)", o.Issued())
+	}
+	if renewed, _ := src.Token(ctx, true); renewed == first || o.Issued() != 2 {
+		t.Errorf("refresh did not fetch a new token (%d issued)", o.Issued())
+	}
+	// Close to its expiry, a token is replaced before a login uses it.
+	src.now = func() time.Time { return time.Now().Add(time.Hour - 4*time.Minute) }
+	if _, err := src.Token(ctx, false); err != nil || o.Issued() != 3 {
+		t.Errorf("a token 4 minutes from expiry was not replaced (%d issued, %v)", o.Issued(), err)
+	}
+
+	bad := *cfg
+	bad.secret = "wrong"
+	_, err = newTokenSource("imap.oauth2", &bad, nil).Token(ctx, false)
+	if !mailbox.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_client") || !strings.Contains(err.Error(), "imap.oauth2.client_id") {
+		t.Errorf("wrong secret: %v; want a permanent invalid_client naming imap.oauth2.client_id", err)
+	}
+
+	down := *cfg
+	down.TokenURL = "http://127.0.0.1:1/token"
+	_, err = newTokenSource("imap.oauth2", &down, nil).Token(ctx, false)
+	if err == nil || mailbox.IsPermanent(err) {
+		t.Errorf("token endpoint down: %v; want a temporary error", err)
+	}
+}
+
+// TestTokenSourceCertificate: client credentials with a certificate
+// instead of a secret (Microsoft Entra's certificate credential): the
+// token endpoint checks the RS256 assertion against the registered
+// certificate; a certificate it does not know is a permanent failure.
+func TestTokenSourceCertificate(t *testing.T) {
+	o := mailtest.NewOAuth2Server(t, "escalations@acme.example")
+	dir := t.TempDir()
+	registered := writeTestClientCert(t, filepath.Join(dir, "app.pem"))
+	writeTestClientCert(t, filepath.Join(dir, "other.pem"))
+	o.ClientCert = registered
+
+	for _, tc := range []struct {
+		file      string
+		permanent bool
+	}{{"app.pem", false}, {"other.pem", true}} {
+		cfgText := strings.Replace(validConfig, "  password_env: IMAP_PW\n", fmt.Sprintf(
+			"  auth: oauth2\n  oauth2:\n    flow: client_credentials\n    token_url: %s\n    client_id: %s\n    client_certificate_file: %s\n",
+			o.TokenURL, o.ClientID, filepath.Join(dir, tc.file)), 1)
+		cfg, err := parseConfig("test.yaml", []byte(cfgText), testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newTokenSource("imap.oauth2", cfg.IMAP.OAuth2, nil).Token(t.Context(), false)
+		if tc.permanent {
+			if !mailbox.IsPermanent(err) {
+				t.Errorf("%s: %v; want a permanent refusal", tc.file, err)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", tc.file, err)
+		}
+	}
+}
+
+// writeTestClientCert writes a self-signed RSA certificate and its key to
+// path, PEM, and returns the certificate. Made up for the test.
+func writeTestClientCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "backstop test app"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	data = append(data, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})...)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
 }

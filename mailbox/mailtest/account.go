@@ -93,6 +93,12 @@ func (a *account) do(what string, f func(c *imapclient.Client) error) {
 			}
 		}
 		err = f(a.client)
+		// Right after a mailbox was deleted and created again, Dovecot
+		// (maildir) may answer "Mailbox was deleted under us" for a moment.
+		for wait := 0; err != nil && strings.Contains(err.Error(), "deleted under us") && wait < 40; wait++ {
+			time.Sleep(50 * time.Millisecond)
+			err = f(a.client)
+		}
 		var imapErr *imap.Error
 		if err == nil || errors.As(err, &imapErr) {
 			break
@@ -210,6 +216,10 @@ func (a *account) RecreateMailbox(name string) uint32 {
 	a.t.Helper()
 	old := a.UIDValidity(name)
 	a.DeleteMailbox(name)
+	// Dovecot answers the next command on a connection that had the
+	// mailbox selected with "NO Mailbox was deleted under us": go on with
+	// a new connection.
+	a.close()
 	a.CreateMailbox(name)
 	v := a.UIDValidity(name)
 	if v == old {

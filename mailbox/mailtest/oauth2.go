@@ -1,11 +1,19 @@
 package mailtest
 
 import (
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +34,10 @@ type OAuth2Server struct {
 	// ExpiresIn is the lifetime announced with each access token
 	// (default one hour).
 	ExpiresIn time.Duration
+	// ClientCert, when set, is a certificate credential: a client may
+	// authenticate with a JWT assertion (RFC 7523) signed by its RSA key
+	// instead of the secret, as Microsoft Entra allows.
+	ClientCert *x509.Certificate
 
 	mu       sync.Mutex
 	access   map[string]bool // issued access tokens: active or not
@@ -107,6 +119,13 @@ func (o *OAuth2Server) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
+	if r.PostForm.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		if o.checkAssertion(r.PostForm.Get("client_assertion"), "http://"+r.Host+r.URL.Path) == nil {
+			secret = o.ClientSecret
+		} else {
+			secret = ""
+		}
+	}
 	if id != o.ClientID || secret != o.ClientSecret {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return
@@ -162,4 +181,44 @@ func WithOAuth2(o *OAuth2Server) DovecotOption {
 	return func(opts *dovecotOptions) {
 		opts.oauth2 = o.IntrospectURL
 	}
+}
+
+// checkAssertion verifies an RS256 JWT client assertion against
+// ClientCert: signature, issuer, subject, audience and lifetime.
+func (o *OAuth2Server) checkAssertion(jwt, audience string) error {
+	if o.ClientCert == nil {
+		return errors.New("no certificate credential registered")
+	}
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return errors.New("not a JWT")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	pub, ok := o.ClientCert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return errors.New("not an RSA certificate")
+	}
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+		return err
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return err
+	}
+	var claims struct {
+		Aud, Iss, Sub string
+		Exp, Nbf      int64
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	if claims.Iss != o.ClientID || claims.Sub != o.ClientID || claims.Aud != audience || now > claims.Exp || now+60 < claims.Nbf {
+		return fmt.Errorf("assertion claims %+v not valid for %s at %s", claims, o.ClientID, audience)
+	}
+	return nil
 }

@@ -51,29 +51,7 @@ type expectAddress struct {
 // knownFailures lists the client fixtures the parser does not read right
 // yet, with the reason. A listed fixture that starts passing fails the test:
 // remove it from the list.
-var knownFailures = map[string]string{
-	"mblaze/notice_alternative_reply_tight":     failReplyTight,
-	"mutt/notice_alternative_reply_tight":       failReplyTight,
-	"neomutt/notice_alternative_reply_tight":    failReplyTight,
-	"nmh/de_utf8_fwd_inline_filter_note":        failNmhFilter,
-	"nmh/es_recipients_fwd_inline_filter_note":  failNmhFilter,
-	"nmh/fr_alternative_fwd_inline_filter_note": failNmhFilter,
-	"nmh/hu_latin2_long_fwd_inline_filter_note": failNmhFilter,
-	"nmh/ja_iso2022jp_fwd_inline":               failRFC934,
-	"nmh/ja_iso2022jp_fwd_inline_filter_note":   failNmhFilter,
-	"nmh/ja_iso2022jp_fwd_inline_note":          failRFC934,
-	"nmh/ja_iso2022jp_fwd_inline_note_tight":    failRFC934,
-	"nmh/notice_alternative_reply_tight":        failReplyTight,
-	"nmh/ru_koi8r_fwd_inline":                   failRFC934,
-	"nmh/ru_koi8r_fwd_inline_filter_note":       failNmhFilter,
-	"nmh/ru_koi8r_fwd_inline_note":              failRFC934Charset,
-	"nmh/ru_koi8r_fwd_inline_note_tight":        failRFC934Charset,
-	"nmh/uk_cp1251_fwd_inline":                  failRFC934,
-	"nmh/uk_cp1251_fwd_inline_filter_note":      failNmhFilter,
-	"nmh/uk_cp1251_fwd_inline_note":             failRFC934Charset,
-	"nmh/uk_cp1251_fwd_inline_note_tight":       failRFC934Charset,
-	"s-nail/notice_alternative_reply_tight":     failReplyTight,
-}
+var knownFailures = map[string]string{}
 
 // The reasons of knownFailures, one per class of failure.
 const (

@@ -120,9 +120,7 @@ func parseBounceTagOf(d *Desk, envelope string) (int64, bool, bool) {
 // suspiciousBounce records a delivery report that was not believed, and
 // tells the leads the first time one names that email.
 func (h *handling) suspiciousBounce(row *outRow, why string) error {
-	var n int
-	err := h.tx.QueryRowContext(h.ctx, "SELECT count(*) FROM events WHERE kind = ? AND detail LIKE ?",
-		EventSuspiciousBounce, fmt.Sprintf("%%(outbox #%d)%%", row.ID)).Scan(&n)
+	n, err := h.d.st.countDetails(h.ctx, h.tx, row.IncidentID, EventSuspiciousBounce, fmt.Sprintf("(outbox #%d)", row.ID))
 	if err != nil {
 		return fmt.Errorf("looking for earlier suspicious bounces: %w", err)
 	}
@@ -135,7 +133,7 @@ func (h *handling) suspiciousBounce(row *outRow, why string) error {
 	}
 	var inc *Incident
 	if row.IncidentID != 0 {
-		if inc, err = loadIncident(h.ctx, h.tx, row.IncidentID); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, row.IncidentID); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	}
 	var incs []*Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(d.st, rows)
 		if err != nil {
 			rows.Close()
 			return err

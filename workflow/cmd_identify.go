@@ -45,7 +45,7 @@ func (r *cmdRun) customer() (outcome, error) {
 	if other != nil && other.ID != r.inc.ID {
 		msg += fmt.Sprintf(" %s is open for the same customer too; new forwards join the newer of the two.", other.Ref())
 	}
-	if inc, err := loadIncident(h.ctx, h.tx, r.inc.ID); err == nil {
+	if inc, err := loadIncident(h.ctx, h.d.st, h.tx, r.inc.ID); err == nil {
 		r.inc = inc
 	} else {
 		return outcome{}, err

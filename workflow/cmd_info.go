@@ -75,16 +75,22 @@ func (r *cmdRun) status() (outcome, error) {
 			b.WriteString("\n  - " + h.describeRow(o))
 		}
 	}
-	rows, err := h.tx.QueryContext(h.ctx, `SELECT at, actor, kind, detail FROM events WHERE incident_id = ? AND kind NOT IN (?, ?)
+	rows, err := h.tx.QueryContext(h.ctx, `SELECT id, at, actor, kind, detail FROM events WHERE incident_id = ? AND kind NOT IN (?, ?)
 		ORDER BY id DESC LIMIT 8`, inc.ID, EventMailQueued, EventMailSent)
 	if err != nil {
 		return outcome{}, fmt.Errorf("reading events: %w", err)
 	}
 	var lines []string
 	for rows.Next() {
-		var at int64
-		var actor, kind, detail string
-		if err := rows.Scan(&at, &actor, &kind, &detail); err != nil {
+		var id, at int64
+		var actor, kind string
+		var sealed []byte
+		if err := rows.Scan(&id, &at, &actor, &kind, &sealed); err != nil {
+			rows.Close()
+			return outcome{}, err
+		}
+		detail, err := h.d.st.openString("events", "detail", id, sealed)
+		if err != nil {
 			rows.Close()
 			return outcome{}, err
 		}

@@ -98,7 +98,7 @@ func (h *handling) runCommands(inc *Incident, cmds []Command, more bool) error {
 	var last *cmdRun
 	for _, c := range cmds {
 		if inc != nil {
-			if inc, err = loadIncident(h.ctx, h.tx, inc.ID); err != nil {
+			if inc, err = loadIncident(h.ctx, h.d.st, h.tx, inc.ID); err != nil {
 				return err
 			}
 		}
@@ -168,7 +168,7 @@ func (r *cmdRun) incID() int64 {
 func (r *cmdRun) finish(o outcome) error {
 	h := r.h
 	if r.inc != nil {
-		inc, err := loadIncident(h.ctx, h.tx, r.inc.ID)
+		inc, err := loadIncident(h.ctx, h.d.st, h.tx, r.inc.ID)
 		if err != nil {
 			return err
 		}
@@ -288,7 +288,7 @@ func (h *handling) outRows(where string, args ...any) ([]*outRow, error) {
 	defer rows.Close()
 	var out []*outRow
 	for rows.Next() {
-		o, err := scanOutRow(rows)
+		o, err := h.d.st.scanOutRow(rows)
 		if err != nil {
 			return nil, err
 		}

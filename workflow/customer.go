@@ -94,7 +94,7 @@ func boundarySent(ctx context.Context, q querier, incident int64) (time.Time, er
 // by date, with text only when withBody.
 func (d *Desk) allEvidence(ctx context.Context, q querier, incident int64, withBody bool) ([]templates.Evidence, error) {
 	return d.scanEvidence(ctx, q, withBody, `
-		SELECT from_name, from_address, date, date_raw, subject, body FROM evidence
+		SELECT id, from_name, from_address, date, date_raw, subject, body FROM evidence
 		WHERE incident_id = ? ORDER BY date IS NULL, date, id`, incident)
 }
 
@@ -188,7 +188,7 @@ func (d *Desk) Preview(ctx context.Context, name string, incidentID int64, lead 
 	if incidentID == 0 {
 		return d.previewSample(name, lead, now)
 	}
-	inc, err := loadIncident(ctx, d.st.db, incidentID)
+	inc, err := loadIncident(ctx, d.st, d.st.db, incidentID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("workflow: preview: %w", err)
 	}
@@ -342,8 +342,12 @@ func (d *Desk) previewMail(incident int64, name string, customer bool, subject s
 // placeholder at the customer's domain.
 func (d *Desk) lastTarget(ctx context.Context, q querier, inc *Incident) (Person, error) {
 	var blob []byte
-	err := q.QueryRowContext(ctx, `SELECT mail FROM outbox WHERE incident_id = ? AND customer = 1 AND template = ? ORDER BY id DESC LIMIT 1`,
-		inc.ID, templates.Escalation).Scan(&blob)
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id, mail FROM outbox WHERE incident_id = ? AND customer = 1 AND template = ? ORDER BY id DESC LIMIT 1`,
+		inc.ID, templates.Escalation).Scan(&id, &blob)
+	if err == nil {
+		blob, err = d.st.open("outbox", "mail", id, blob)
+	}
 	switch {
 	case err == nil:
 		var m storedMail

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -297,21 +298,34 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 	if size == 0 {
 		size = int64(len(in.Raw))
 	}
-	res, err := h.tx.ExecContext(h.ctx, `
-		INSERT INTO messages (mailbox, uidvalidity, uid, dedupe_key, message_id, from_address, subject,
-			received_at, size, class, disposition, reason, incident_id, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		in.Mailbox, int64(in.UIDValidity), nullUID(in.UID), dedupeKey(in), in.MessageID, h.sender, in.Subject,
-		ms(h.now), size, class, disp.String(), reason, nullID(incident), raw)
-	if err != nil {
-		return fmt.Errorf("recording the message: %w", err)
-	}
-	h.rowID, err = res.LastInsertId()
-	h.class = class
-	h.incident = incident
+	id, err := h.d.st.nextID(h.ctx, h.tx, "messages")
 	if err != nil {
 		return err
 	}
+	st := h.d.st
+	var sum string
+	if in.Raw != nil {
+		sum = digest(in.Raw)
+	}
+	var auth string
+	if len(in.AuthResults) > 0 {
+		b, _ := json.Marshal(in.AuthResults)
+		auth = string(b)
+	}
+	_, err = h.tx.ExecContext(h.ctx, `
+		INSERT INTO messages (id, mailbox, uidvalidity, uid, dedupe_key, message_id, from_address, subject,
+			received_at, size, class, disposition, reason, incident_id, raw, sha256, auth_results)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, in.Mailbox, int64(in.UIDValidity), nullUID(in.UID), dedupeKey(in), in.MessageID, h.sender,
+		st.sealString("messages", "subject", id, in.Subject),
+		ms(h.now), size, class, disp.String(), st.sealString("messages", "reason", id, reason), nullID(incident),
+		st.seal("messages", "raw", id, raw), sum, auth)
+	if err != nil {
+		return fmt.Errorf("recording the message: %w", err)
+	}
+	h.rowID = id
+	h.class = class
+	h.incident = incident
 	return h.recordCollision()
 }
 
@@ -320,12 +334,7 @@ func (d *Desk) event(ctx context.Context, tx *sql.Tx, incident int64, at time.Ti
 	if actor == "" {
 		actor = "(unknown sender)"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (incident_id, at, actor, kind, detail, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		nullID(incident), ms(at), actor, kind, detail, messageID)
-	if err != nil {
-		return fmt.Errorf("recording a %s event: %w", kind, err)
-	}
-	return nil
+	return d.st.appendEvent(ctx, tx, incident, at, actor, kind, detail, messageID)
 }
 
 func (h *handling) event(incident int64, kind, detail string) error {
@@ -401,7 +410,7 @@ func (h *handling) auto(reason string) (Disposition, error) {
 		}
 	}
 	if in.Bounce && outboxID != 0 && bounceFailed(in.BounceStatus) {
-		row, err := loadOutRow(h.ctx, h.tx, outboxID)
+		row, err := h.d.st.loadOutRow(h.ctx, h.tx, outboxID)
 		if err != nil {
 			return 0, err
 		}
@@ -435,7 +444,7 @@ func bounceFailed(st []DeliveryStatus) bool {
 // it, and tells the lead. The bounce itself is never answered.
 func (h *handling) markBounced(id int64) error {
 	in := h.in
-	row, err := loadOutRow(h.ctx, h.tx, id)
+	row, err := h.d.st.loadOutRow(h.ctx, h.tx, id)
 	if err != nil {
 		return err
 	}
@@ -476,7 +485,7 @@ func (h *handling) markBounced(id int64) error {
 	}
 	var inc *Incident
 	if row.IncidentID != 0 {
-		if inc, err = loadIncident(h.ctx, h.tx, row.IncidentID); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, row.IncidentID); err != nil {
 			return err
 		}
 	}
@@ -559,7 +568,7 @@ func (h *handling) quarantine(class, reason string, incident int64) (Disposition
 	var inc *Incident
 	if incident != 0 {
 		var err error
-		if inc, err = loadIncident(h.ctx, h.tx, incident); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, incident); err != nil {
 			return 0, err
 		}
 	}
@@ -711,7 +720,7 @@ func (h *handling) reply(m match) (Disposition, error) {
 	var inc *Incident
 	if m.incident != 0 {
 		var err error
-		if inc, err = loadIncident(h.ctx, h.tx, m.incident); err != nil {
+		if inc, err = loadIncident(h.ctx, h.d.st, h.tx, m.incident); err != nil {
 			return 0, err
 		}
 	}

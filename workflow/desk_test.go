@@ -481,9 +481,18 @@ func TestQuarantine(t *testing.T) {
 					t.Errorf("notice about no incident has subject %q", m.Subject)
 				}
 			}
-			var class, reason string
-			var raw []byte
-			if err := e.st.db.QueryRow("SELECT class, reason, raw FROM messages").Scan(&class, &reason, &raw); err != nil {
+			var class string
+			var raw, sealedReason []byte
+			var id int64
+			if err := e.st.db.QueryRow("SELECT id, class, reason, raw FROM messages").Scan(&id, &class, &sealedReason, &raw); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := e.st.open("messages", "raw", id, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reason, err := e.st.openString("messages", "reason", id, sealedReason)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if class != tt.class || !strings.Contains(reason, tt.reason) {
@@ -669,7 +678,7 @@ func TestCaps(t *testing.T) {
 		if n := len(e.outbox()); n != 4 {
 			t.Errorf("%d outbox rows, want 4", n)
 		}
-		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND incident_id = 1 AND detail LIKE '%per incident%'", EventNoticeHeldBack); n != 2 {
+		if n := e.countEvents("incident_id = 1", EventNoticeHeldBack, "per incident"); n != 2 {
 			t.Errorf("%d held-back events, want 2", n)
 		}
 		e.clk.Advance(61 * time.Minute)
@@ -699,7 +708,7 @@ func TestCaps(t *testing.T) {
 		if toJane != 5 || toSam != 3 {
 			t.Errorf("jane got %d, sam %d; want 5 and 3", toJane, toSam)
 		}
-		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND detail LIKE '%per recipient%'", EventNoticeHeldBack); n != 2 {
+		if n := e.countEvents("1 = 1", EventNoticeHeldBack, "per recipient"); n != 2 {
 			t.Errorf("%d held-back events, want 2", n)
 		}
 		d := e.dispatcher(&fakeTransport{})

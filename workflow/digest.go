@@ -260,7 +260,7 @@ func verbOfDetail(detail string) string {
 // actions counts the leads' actions of [start, end).
 func (d *Desk) actions(ctx context.Context, q querier, start, end time.Time) ([]templates.Count, error) {
 	args, ph := d.leadArgs()
-	rows, err := q.QueryContext(ctx, `SELECT detail FROM events WHERE kind = ? AND at >= ? AND at < ? AND actor IN (`+ph+`)`,
+	rows, err := q.QueryContext(ctx, `SELECT id, detail FROM events WHERE kind = ? AND at >= ? AND at < ? AND actor IN (`+ph+`)`,
 		append([]any{EventCommand, ms(start), ms(end)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("digest: counting actions: %w", err)
@@ -268,8 +268,14 @@ func (d *Desk) actions(ctx context.Context, q querier, start, end time.Time) ([]
 	defer rows.Close()
 	n := map[string]int{}
 	for rows.Next() {
-		var detail string
-		if err := rows.Scan(&detail); err != nil {
+		var id int64
+		var sealed []byte
+		if err := rows.Scan(&id, &sealed); err != nil {
+			return nil, err
+		}
+		// Only the command word is read: the digest carries no content.
+		detail, err := d.st.openString("events", "detail", id, sealed)
+		if err != nil {
 			return nil, err
 		}
 		v := verbOfDetail(detail)
@@ -558,11 +564,11 @@ func (d *Desk) PreviewDigest(ctx context.Context, start, end time.Time) ([]*OutM
 	}
 	var out []*OutMail
 	for _, id := range ids {
-		o, err := loadOutRow(ctx, tx, id)
+		o, err := d.st.loadOutRow(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
-		m, err := o.outMail(ctx, tx)
+		m, err := o.outMail(ctx, d.st, tx)
 		if err != nil {
 			return nil, err
 		}
@@ -627,7 +633,7 @@ func (s *Store) FindIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 	defer rows.Close()
 	var out []Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(s, rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: listing incidents: %w", err)
 		}

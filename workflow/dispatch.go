@@ -170,7 +170,7 @@ func (d *Dispatcher) SendNext(ctx context.Context) (bool, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
-		row, err = loadOutRow(ctx, tx, id)
+		row, err = d.st.loadOutRow(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -182,7 +182,7 @@ func (d *Dispatcher) SendNext(ctx context.Context) (bool, error) {
 	// From here on, finish the send in hand even when ctx ends: an
 	// interrupted SMTP transaction would leave the row uncertain.
 	ctx = context.WithoutCancel(ctx)
-	m, err := row.outMail(ctx, d.st.db)
+	m, err := row.outMail(ctx, d.st, d.st.db)
 	if err != nil {
 		err = temporaryError{err} // a database hiccup; MaxAge bounds the retries
 	} else {
@@ -299,9 +299,7 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 }
 
 func (d *Dispatcher) event(ctx context.Context, tx *sql.Tx, row *outRow, now time.Time, kind, detail string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (incident_id, at, actor, kind, detail, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		nullID(row.IncidentID), ms(now), Actor, kind, detail, row.MessageID)
-	return err
+	return d.st.appendEvent(ctx, tx, row.IncidentID, now, Actor, kind, detail, row.MessageID)
 }
 
 // notifyLeads queues a delivery notice about row to every lead.
@@ -314,7 +312,7 @@ func (d *Dispatcher) notifyLeads(ctx context.Context, tx *sql.Tx, now time.Time,
 	var inc *Incident
 	if row.IncidentID != 0 {
 		var err error
-		if inc, err = loadIncident(ctx, tx, row.IncidentID); err != nil {
+		if inc, err = loadIncident(ctx, d.st, tx, row.IncidentID); err != nil {
 			return err
 		}
 	}
@@ -346,7 +344,7 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 	}
 	for _, id := range ids {
 		err := d.st.tx(ctx, func(tx *sql.Tx) error {
-			row, err := loadOutRow(ctx, tx, id)
+			row, err := d.st.loadOutRow(ctx, tx, id)
 			if err != nil {
 				return err
 			}

@@ -306,7 +306,7 @@ func TestRestartResumes(t *testing.T) {
 	path := e.st.Path()
 	e.st.Close()
 
-	st, err := Open(context.Background(), path)
+	st, err := Open(context.Background(), path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@
 // incident states, the audit trail, customer emails sent on a lead's behalf
 // (held, cancellable, exactly as previewed), outgoing mail through an outbox
 // table, reply tokens, threading, rate caps and the dispatcher that delivers
-// the outbox.
+// the outbox; and what time does: a [Scheduler] of wall-clock jobs, the
+// weekly digest to the leads, reminders within [BusinessHours] and
+// check-ins with the teammates who reported.
 //
 // Everything is kept in one SQLite database (modernc.org/sqlite, no cgo).
 // Each incoming message is handled in one transaction that records the

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ func loadTemplates(t testing.TB) *templates.Set {
 
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "backstop.db"))
+	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "backstop.db"), testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,3 +256,23 @@ type smtpError struct{ code int }
 
 func (e smtpError) Error() string   { return fmt.Sprintf("smtp: %d something went wrong", e.code) }
 func (e smtpError) Temporary() bool { return e.code/100 == 4 }
+
+// testKey is the storage key of the tests' databases.
+var testKey = bytes.Repeat([]byte{0x42}, KeySize)
+
+// countEvents counts the events matching where, of kind, whose (sealed)
+// detail contains substr.
+func (e *env) countEvents(where, kind, substr string) int {
+	e.t.Helper()
+	evs, err := e.st.events(context.Background(), where)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == kind && strings.Contains(ev.Detail, substr) {
+			n++
+		}
+	}
+	return n
+}

@@ -77,7 +77,7 @@ func (h *handling) openIncidentOf(addr string) (*Incident, error) {
 	if err != nil {
 		return nil, fmt.Errorf("looking for the customer's open incident: %w", err)
 	}
-	return loadIncident(h.ctx, h.tx, id)
+	return loadIncident(h.ctx, h.d.st, h.tx, id)
 }
 
 // customerMessageID returns the Message-ID of the latest original from the
@@ -111,16 +111,19 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	}
 	rep := h.reporter()
 	org := organisationOf(cust.Address, h.d.cfg.FreeMailDomains)
-	res, err := h.tx.ExecContext(h.ctx, `
-		INSERT INTO incidents (state, customer_address, customer_name, organisation, reporter_address, reporter_name,
+	id, err := h.d.st.nextID(h.ctx, h.tx, "incidents")
+	if err != nil {
+		return 0, err
+	}
+	_, err = h.tx.ExecContext(h.ctx, `
+		INSERT INTO incidents (id, state, customer_address, customer_name, organisation, reporter_address, reporter_name,
 			subject, customer_message_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		StateReported, lower(cust.Address), cust.Name, org, lower(rep.Address), rep.Name,
-		BaseSubject(subject), customerMessageID(in.Originals, cust), ms(h.now), ms(h.now))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, StateReported, lower(cust.Address), cust.Name, org, lower(rep.Address), rep.Name,
+		h.d.st.sealString("incidents", "subject", id, BaseSubject(subject)), customerMessageID(in.Originals, cust), ms(h.now), ms(h.now))
 	if err != nil {
 		return 0, fmt.Errorf("opening an incident: %w", err)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, err
 	}
@@ -143,7 +146,7 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	if err := h.event(id, EventReported, fmt.Sprintf("forwarded %d message(s) from %s%s", added, custDesc, h.forwardDetail())); err != nil {
 		return 0, err
 	}
-	inc, err := loadIncident(h.ctx, h.tx, id)
+	inc, err := loadIncident(h.ctx, h.d.st, h.tx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -195,7 +198,7 @@ func (h *handling) addEvidence(inc *Incident, cust Person) (Disposition, error) 
 	if err != nil {
 		return 0, fmt.Errorf("updating %s: %w", inc.Ref(), err)
 	}
-	if inc, err = loadIncident(h.ctx, h.tx, inc.ID); err != nil {
+	if inc, err = loadIncident(h.ctx, h.d.st, h.tx, inc.ID); err != nil {
 		return 0, err
 	}
 	if newReporter {
@@ -255,6 +258,12 @@ func (h *handling) forwardDetail() string {
 		b.WriteString("; parser warnings: ")
 		b.WriteString(strings.Join(h.in.Warnings, "; "))
 	}
+	if h.in.Raw != nil {
+		// The original's hash enters the hash-chained trail: Verify
+		// checks the stored message against it.
+		b.WriteString(shaMark)
+		b.WriteString(digest(h.in.Raw))
+	}
 	return b.String()
 }
 
@@ -266,10 +275,11 @@ func (h *handling) addOriginals(incident int64) (added, known int, err error) {
 		mid := strings.Trim(strings.TrimSpace(o.MessageID), "<>")
 		from := lower(o.From.Address)
 		var one int
+		sum := digest([]byte(o.Body))
 		err := h.tx.QueryRowContext(h.ctx, `
 			SELECT 1 FROM evidence WHERE incident_id = ?
-			AND ((? != '' AND message_id = ?) OR (from_address = ? AND date_raw = ? AND subject = ? AND body = ?))
-			LIMIT 1`, incident, mid, mid, from, o.DateRaw, o.Subject, o.Body).Scan(&one)
+			AND ((? != '' AND message_id = ?) OR (sha256 = ? AND from_address = ? AND date_raw = ?))
+			LIMIT 1`, incident, mid, mid, sum, from, o.DateRaw).Scan(&one)
 		if err == nil {
 			known++
 			continue
@@ -277,10 +287,16 @@ func (h *handling) addOriginals(incident int64) (added, known int, err error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, 0, fmt.Errorf("checking evidence: %w", err)
 		}
+		id, err := h.d.st.nextID(h.ctx, h.tx, "evidence")
+		if err != nil {
+			return 0, 0, err
+		}
+		st := h.d.st
 		_, err = h.tx.ExecContext(h.ctx, `
-			INSERT INTO evidence (incident_id, message_row, idx, from_address, from_name, date, date_raw, subject, message_id, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			incident, h.rowID, i, from, strings.TrimSpace(o.From.Name), nullMS(o.Date), o.DateRaw, o.Subject, mid, o.Body)
+			INSERT INTO evidence (id, incident_id, message_row, idx, from_address, from_name, date, date_raw, subject, message_id, body, sha256)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, incident, h.rowID, i, from, strings.TrimSpace(o.From.Name), nullMS(o.Date), o.DateRaw,
+			st.sealString("evidence", "subject", id, o.Subject), mid, st.sealString("evidence", "body", id, o.Body), sum)
 		if err != nil {
 			return 0, 0, fmt.Errorf("recording evidence: %w", err)
 		}
@@ -351,11 +367,11 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 // their text only when withBody.
 func (d *Desk) evidenceOf(ctx context.Context, tx *sql.Tx, incident, messageRow int64, withBody bool) ([]templates.Evidence, error) {
 	return d.scanEvidence(ctx, tx, withBody, `
-		SELECT from_name, from_address, date, date_raw, subject, body FROM evidence
+		SELECT id, from_name, from_address, date, date_raw, subject, body FROM evidence
 		WHERE incident_id = ? AND message_row = ? ORDER BY idx`, incident, messageRow)
 }
 
-// scanEvidence runs a query over evidence rows (from_name, from_address,
+// scanEvidence runs a query over evidence rows (id, from_name, from_address,
 // date, date_raw, subject, body) and returns them for templates, dates in
 // the organisation's zone and bodies only when asked for.
 func (d *Desk) scanEvidence(ctx context.Context, q querier, withBody bool, query string, args ...any) ([]templates.Evidence, error) {
@@ -368,8 +384,19 @@ func (d *Desk) scanEvidence(ctx context.Context, q querier, withBody bool, query
 	for rows.Next() {
 		var e templates.Evidence
 		var date sql.NullInt64
-		if err := rows.Scan(&e.From.Name, &e.From.Address, &date, &e.DateRaw, &e.Subject, &e.Body); err != nil {
+		var id int64
+		var subject, body []byte
+		if err := rows.Scan(&id, &e.From.Name, &e.From.Address, &date, &e.DateRaw, &subject, &body); err != nil {
 			return nil, err
+		}
+		var err error
+		if e.Subject, err = d.st.openString("evidence", "subject", id, subject); err != nil {
+			return nil, err
+		}
+		if withBody {
+			if e.Body, err = d.st.openString("evidence", "body", id, body); err != nil {
+				return nil, err
+			}
 		}
 		if e.Date = fromMS(date); !e.Date.IsZero() {
 			e.Date = e.Date.In(d.cfg.Timezone)
@@ -459,14 +486,18 @@ const incidentColumns = `i.id, i.state, i.customer_address, i.customer_name, i.o
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanIncident(r scanner) (*Incident, error) {
+func scanIncident(s *Store, r scanner) (*Incident, error) {
 	var in Incident
 	var handed int
 	var created, updated, closed, severed, first, last sql.NullInt64
+	var subject []byte
 	err := r.Scan(&in.ID, &in.State, &in.Customer.Address, &in.Customer.Name, &in.Organisation,
-		&in.Reporter.Address, &in.Reporter.Name, &in.Lead.Address, &in.Lead.Name, &in.Subject,
+		&in.Reporter.Address, &in.Reporter.Name, &in.Lead.Address, &in.Lead.Name, &subject,
 		&in.CustomerMessageID, &handed, &created, &updated, &closed, &severed, &in.Messages, &first, &last)
 	if err != nil {
+		return nil, err
+	}
+	if in.Subject, err = s.openString("incidents", "subject", in.ID, subject); err != nil {
 		return nil, err
 	}
 	in.HandedOff = handed != 0
@@ -476,8 +507,8 @@ func scanIncident(r scanner) (*Incident, error) {
 }
 
 // loadIncident reads one incident.
-func loadIncident(ctx context.Context, q querier, id int64) (*Incident, error) {
-	in, err := scanIncident(q.QueryRowContext(ctx, "SELECT "+incidentColumns+" FROM incidents i WHERE i.id = ?", id))
+func loadIncident(ctx context.Context, s *Store, q querier, id int64) (*Incident, error) {
+	in, err := scanIncident(s, q.QueryRowContext(ctx, "SELECT "+incidentColumns+" FROM incidents i WHERE i.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s: %w", Ref(id), ErrNotFound)
 	}

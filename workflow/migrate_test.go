@@ -35,7 +35,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	db.Close()
 
-	st, err := Open(ctx, path)
+	st, err := Open(ctx, path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,22 +179,21 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 	if r.notBefore.IsZero() {
 		r.notBefore = now
 	}
-	res, err := tx.ExecContext(ctx, `
-		INSERT INTO outbox (incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
-			mail, state, not_before, created_at, requested_by, prev_state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, "", string(rcptJSON), r.messageID, r.subject,
-		blob, r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
-	if err != nil {
-		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
-	}
-	id, err := res.LastInsertId()
+	id, err := d.st.nextID(ctx, tx, "outbox")
 	if err != nil {
 		return 0, "", err
 	}
 	// Bounces come back to local+bounce-ID-SIG@domain and name the row
 	// (bounce.go).
-	if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", d.envelopeFor(id, r.customer), id); err != nil {
+	envelope := d.envelopeFor(id, r.customer)
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO outbox (id, incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
+			mail, state, not_before, created_at, requested_by, prev_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID,
+		d.st.sealString("outbox", "subject", id, r.subject),
+		d.st.seal("outbox", "mail", id, blob), r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
+	if err != nil {
 		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
 	}
 	return id, r.messageID, nil
@@ -303,14 +302,15 @@ type outRow struct {
 	envelope string
 	rcpt     []string
 	mail     storedMail
+	purged   bool // the content was purged by retention
 }
 
-func scanOutRow(r scanner) (*outRow, error) {
+func (s *Store) scanOutRow(r scanner) (*outRow, error) {
 	var o outRow
 	var inc, notBefore, created, sent sql.NullInt64
 	var rcpt string
-	var blob []byte
-	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &o.Subject, &blob,
+	var blob, subject []byte
+	err := r.Scan(&o.ID, &inc, &o.Template, &o.Customer, &o.Recipient, &o.envelope, &rcpt, &o.MessageID, &subject, &blob,
 		&o.State, &notBefore, &o.Attempts, &o.LastError, &created, &sent, &o.RequestedBy, &o.ApprovedBy, &o.PrevState)
 	if err != nil {
 		return nil, err
@@ -320,14 +320,27 @@ func scanOutRow(r scanner) (*outRow, error) {
 	if err := json.Unmarshal([]byte(rcpt), &o.rcpt); err != nil {
 		return nil, fmt.Errorf("outbox #%d: bad recipient list: %w", o.ID, err)
 	}
+	if o.Subject, err = s.openString("outbox", "subject", o.ID, subject); err != nil {
+		return nil, err
+	}
+	if blob, err = s.open("outbox", "mail", o.ID, blob); err != nil {
+		return nil, err
+	}
+	if len(blob) == 0 {
+		// Purged by retention (retention.evidence): the row stays, its
+		// content is gone.
+		o.mail = storedMail{}
+		o.purged = true
+		return &o, nil
+	}
 	if err := json.Unmarshal(blob, &o.mail); err != nil {
 		return nil, fmt.Errorf("outbox #%d: bad mail: %w", o.ID, err)
 	}
 	return &o, nil
 }
 
-func loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
-	o, err := scanOutRow(q.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+func (s *Store) loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
+	o, err := s.scanOutRow(q.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("outbox #%d: %w", id, ErrNotFound)
 	}
@@ -340,7 +353,10 @@ func loadOutRow(ctx context.Context, q querier, id int64) (*outRow, error) {
 // outMail turns a row into the email to deliver, fetching evidence
 // attachments from the messages table. Evidence no longer stored is left
 // out.
-func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
+func (o *outRow) outMail(ctx context.Context, s *Store, q querier) (*OutMail, error) {
+	if o.purged {
+		return nil, fmt.Errorf("outbox #%d: its content was purged under retention.evidence", o.ID)
+	}
 	m := &OutMail{
 		ID:            o.ID,
 		IncidentID:    o.IncidentID,
@@ -370,6 +386,9 @@ func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("outbox #%d: reading the attached message: %w", o.ID, err)
 			}
+			if data, err = s.open("messages", "raw", a.MessageRow, data); err != nil {
+				return nil, fmt.Errorf("outbox #%d: %w", o.ID, err)
+			}
 			if data == nil {
 				continue
 			}
@@ -381,9 +400,9 @@ func (o *outRow) outMail(ctx context.Context, q querier) (*OutMail, error) {
 
 // Mail returns outbox row id as the email it delivers (or delivered).
 func (s *Store) Mail(ctx context.Context, id int64) (*OutMail, error) {
-	o, err := loadOutRow(ctx, s.db, id)
+	o, err := s.loadOutRow(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}
-	return o.outMail(ctx, s.db)
+	return o.outMail(ctx, s, s.db)
 }

@@ -18,7 +18,7 @@ func (s *Store) Incidents(ctx context.Context) ([]Incident, error) {
 	defer rows.Close()
 	var out []Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(s, rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: listing incidents: %w", err)
 		}
@@ -30,7 +30,7 @@ func (s *Store) Incidents(ctx context.Context) ([]Incident, error) {
 // Incident returns incident id with its audit trail, oldest event first.
 // A missing incident gives an error wrapping ErrNotFound.
 func (s *Store) Incident(ctx context.Context, id int64) (*Incident, []Event, error) {
-	in, err := loadIncident(ctx, s.db, id)
+	in, err := loadIncident(ctx, s, s.db, id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
@@ -48,7 +48,7 @@ func (s *Store) Events(ctx context.Context) ([]Event, error) {
 }
 
 func (s *Store) events(ctx context.Context, where string, args ...any) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, incident_id, at, actor, kind, detail, message_id FROM events WHERE "+where+" ORDER BY id", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT id, incident_id, at, actor, kind, detail, message_id, prev_hash, hash FROM events WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading events: %w", err)
 	}
@@ -57,8 +57,13 @@ func (s *Store) events(ctx context.Context, where string, args ...any) ([]Event,
 	for rows.Next() {
 		var e Event
 		var inc, at sql.NullInt64
-		if err := rows.Scan(&e.ID, &inc, &at, &e.Actor, &e.Kind, &e.Detail, &e.MessageID); err != nil {
+		var detail []byte
+		if err := rows.Scan(&e.ID, &inc, &at, &e.Actor, &e.Kind, &detail, &e.MessageID, &e.PrevHash, &e.Hash); err != nil {
 			return nil, fmt.Errorf("store: reading events: %w", err)
+		}
+		var err error
+		if e.Detail, err = s.openString("events", "detail", e.ID, detail); err != nil {
+			return nil, err
 		}
 		e.IncidentID, e.At = inc.Int64, fromMS(at)
 		out = append(out, e)
@@ -82,7 +87,7 @@ func (s *Store) Outbox(ctx context.Context, incidentID int64) ([]OutboxRow, erro
 	defer rows.Close()
 	var out []OutboxRow
 	for rows.Next() {
-		o, err := scanOutRow(rows)
+		o, err := s.scanOutRow(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: listing the outbox: %w", err)
 		}

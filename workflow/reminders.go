@@ -50,7 +50,7 @@ func (d *Desk) unacknowledged(ctx context.Context, q querier, now time.Time) ([]
 	defer rows.Close()
 	var out []*Incident
 	for rows.Next() {
-		in, err := scanIncident(rows)
+		in, err := scanIncident(d.st, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +130,9 @@ func (d *Desk) claimReminder(ctx context.Context, tx *sql.Tx, incident int64, ki
 func (d *Desk) queueReminder(ctx context.Context, tx *sql.Tx, inc *Incident, to Person, waited time.Duration, n int, head bool, now time.Time) error {
 	data := d.baseData(inc, to, now)
 	data.Reminder = &templates.Reminder{Waited: Age(waited), N: n, HeadOfSupport: head, BusinessHours: d.cfg.Time.BusinessHours.String()}
+	if head && !d.isLead(to.Address) {
+		data.Allowed = []string{CmdHelp} // the head of support is not a lead: commands are the leads'
+	}
 	_, err := d.queueMail(ctx, tx, now, outItem{incident: inc, template: templates.LeadReminder, to: to, data: data, scheduled: true}, nil)
 	if err != nil {
 		return err

@@ -30,6 +30,17 @@ type Store struct {
 	db   *sql.DB
 	path string
 	desk atomic.Pointer[Desk] // queues notices for the dispatcher; set by NewDesk
+	keys *keyring
+	// afterBatch, when set, runs after each committed batch of a sealing
+	// pass (tests interrupt a rotation with it).
+	afterBatch func()
+	// stmts are the statements of the privacy layer (ids, chain heads,
+	// keys), prepared once at Open: they run on every insert.
+	stmts map[string]*sql.Stmt
+	// hasKeyTable is set once the schema has seal_keys.
+	hasKeyTable bool
+	// encrypted is what this Open did to a database made before encryption.
+	encrypted *RotateStats
 }
 
 // ErrNotFound is returned (wrapped) when an incident or row does not exist.
@@ -37,10 +48,17 @@ var ErrNotFound = errors.New("not found")
 
 // Open opens the database at path, creating it with mode 0600 when missing,
 // and brings its schema up to date. It refuses a database written by a newer
-// backstop.
-func Open(ctx context.Context, filename string) (*Store, error) {
+// backstop. key is the storage key (32 bytes; see ParseKey): without it, or
+// with a key that is not the database's, Open fails before changing
+// anything. A database made before encryption is encrypted by the first
+// Open with a key (see Encrypted); an interrupted key rotation is finished.
+func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 	if filename == "" {
 		return nil, errors.New("store: no database path given")
+	}
+	keys, err := newKeyring(key)
+	if err != nil {
+		return nil, err
 	}
 	// Create the file ourselves so that it never exists with a wider mode.
 	f, err := os.OpenFile(filename, os.O_RDWR|os.O_CREATE, 0o600)
@@ -56,6 +74,11 @@ func Open(ctx context.Context, filename string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted content is overwritten, not left in free pages (retention).
+	q.Add("_pragma", "secure_delete(ON)")
+	// Sorts and temporary tables stay in memory: no temporary file ever
+	// holds a decrypted value (they are decrypted in Go anyway).
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: filename}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
@@ -66,12 +89,20 @@ func Open(ctx context.Context, filename string) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, path: filename}
+	s := &Store{db: db, path: filename, keys: keys}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: opening %s: %w (is it an SQLite database?)", filename, err)
 	}
+	if err := s.checkKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.setupPrivacy(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -85,7 +116,12 @@ func Open(ctx context.Context, filename string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // Path returns the database file name.
 func (s *Store) Path() string { return s.path }
@@ -143,6 +179,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
 		return fmt.Errorf("store: reading the schema version of %s: %w", s.path, err)
 	}
+	if have == 0 {
+		// A new database: freed pages can be given back to the file
+		// system by PRAGMA incremental_vacuum (retention). It must be set
+		// before the first table.
+		if _, err := s.db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return fmt.Errorf("store: setting up %s: %w", s.path, err)
+		}
+	}
 	if have > len(ms) {
 		return fmt.Errorf("store: %s has schema version %d but this backstop knows only up to %d: it was written by a newer backstop; run that version (or restore a backup)", s.path, have, len(ms))
 	}
@@ -167,6 +211,14 @@ func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: beginning a transaction: %w", err)
+	}
+	// Another process (backstop rotate-key) may have made a new data key
+	// current: seal under it from now on.
+	if s.keys != nil && s.hasKeyTable {
+		if err := s.loadKeys(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()

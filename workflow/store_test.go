@@ -16,7 +16,7 @@ func TestOpenCreatesPrivateFile(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	path := filepath.Join(t.TempDir(), "backstop.db")
-	st, err := Open(context.Background(), path)
+	st, err := Open(context.Background(), path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestOpenTightensExistingFile(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Open(context.Background(), path)
+	st, err := Open(context.Background(), path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "backstop.db")
 	for i := range 3 {
-		st, err := Open(ctx, path)
+		st, err := Open(ctx, path, testKey)
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
@@ -86,7 +86,7 @@ func TestMigrations(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "backstop.db")
-	st, err := Open(ctx, path)
+	st, err := Open(ctx, path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	_, err = Open(ctx, path)
+	_, err = Open(ctx, path, testKey)
 	if err == nil || !strings.Contains(err.Error(), "newer backstop") {
 		t.Fatalf("Open = %v, want a refusal naming a newer backstop", err)
 	}
@@ -102,15 +102,15 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Open(ctx, filepath.Join(t.TempDir(), "missing", "backstop.db")); err == nil || !strings.Contains(err.Error(), "directory") {
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "missing", "backstop.db"), testKey); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("missing directory: %v", err)
 	}
 	junk := filepath.Join(t.TempDir(), "junk.db")
 	os.WriteFile(junk, []byte(strings.Repeat("not a database ", 100)), 0o600)
-	if _, err := Open(ctx, junk); err == nil {
+	if _, err := Open(ctx, junk, testKey); err == nil {
 		t.Errorf("junk file opened")
 	}
-	if _, err := Open(ctx, ""); err == nil {
+	if _, err := Open(ctx, "", testKey); err == nil {
 		t.Errorf("empty path opened")
 	}
 }

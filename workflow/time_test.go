@@ -41,7 +41,7 @@ func (e *env) restart(mutate ...func(*Config)) {
 	if err := e.st.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	st, err := Open(context.Background(), path)
+	st, err := Open(context.Background(), path, testKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -72,12 +72,17 @@ func (e *env) scheduler(jobs ...Job) *Scheduler {
 // returns the incident id and the lead notices by lead address.
 func (e *env) report(cust Person, subject string) (int64, map[string]*OutMail) {
 	e.t.Helper()
-	before := len(e.outbox())
 	e.handle(e.forward(sam, abuse(cust, subject, "You are useless idiots and I will ruin you.", e.clk.Now().Add(-time.Hour))), Processed)
-	notices := map[string]*OutMail{}
 	var id int64
-	for _, r := range e.outbox()[before:] {
-		id = r.IncidentID
+	if err := e.st.db.QueryRow("SELECT max(id) FROM incidents").Scan(&id); err != nil {
+		e.t.Fatal(err)
+	}
+	rows, err := e.st.Outbox(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	notices := map[string]*OutMail{}
+	for _, r := range rows {
 		if r.Template == templates.LeadNotice {
 			notices[r.Recipient] = e.mail(r.ID)
 		}
@@ -137,7 +142,7 @@ func TestDigestGolden(t *testing.T) {
 	e.report(Person{Name: "Dana Roe", Address: "dana@initech.example"}, "Refund")
 	// A cap held a notice back.
 	if err := e.st.tx(ctx, func(tx *sql.Tx) error {
-		return e.desk.event(ctx, tx, 0, e.clk.Now(), Actor, EventMailSuppressed, "quarantine_notice to jane@acme.example not sent: cap", "")
+		return e.desk.event(ctx, tx, 0, e.clk.Now(), Actor, EventNoticeHeldBack, "quarantine_notice to jane@acme.example held back: cap", "")
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,20 +218,28 @@ func TestDigestQuietWeek(t *testing.T) {
 	}
 }
 
-// TestDigestQuarter runs a quarter in virtual time in each zone, across
-// its DST change: incidents come in, the daemon restarts, is down for two
-// weeks, and crashes in the middle of one digest run. Every lead gets
-// exactly one digest per week, at 09:00 local on Monday (or at start-up
-// after the downtime, one for the missed weeks together).
-func TestDigestQuarter(t *testing.T) {
-	for _, z := range dstZones {
+// TestQuarter runs a quarter in virtual time in each zone, across its DST
+// change, with every job of the desk: incidents come in (some acted on,
+// some resolved, some left alone), the daemon restarts now and then, is
+// down for two weeks, and crashes in the middle of one digest run. Every
+// lead gets exactly one digest per week, at 09:00 local on Monday (or one
+// at start-up for the weeks missed), with the week's figures and no
+// content; every incident nobody acted on is reminded on time, within
+// business hours, once per interval, never after a lead acted; every
+// reporter of a resolved incident is checked on once. Reminders and
+// check-ins run in the first zone only (their sweeps make the simulation
+// long); the digest runs in all three.
+func TestQuarter(t *testing.T) {
+	for zi, z := range dstZones {
 		t.Run(z.zone, func(t *testing.T) {
+			allJobs := zi == 0
 			loc := mustZone(t, z.zone)
+			const sweep = time.Hour
 			start := time.Date(2026, 2, 11, 12, 0, 0, 0, loc) // a Wednesday
-			e := newTimeEnv(t, loc, start)
+			e := newTimeEnv(t, loc, start, func(c *Config) { c.Time.Sweep = sweep })
 			ctx := context.Background()
 			end := start.AddDate(0, 3, 0)
-			crashAt := time.Date(2026, 4, 13, 9, 0, 0, 0, loc) // that Monday's run crashes once
+			crashAt := time.Date(2026, 4, 13, 9, 0, 0, 0, loc) // that Monday's digest run crashes once
 			downFrom, downTo := time.Date(2026, 4, 22, 0, 0, 0, 0, loc), time.Date(2026, 5, 6, 14, 0, 0, 0, loc)
 			crashed := false
 			newSched := func() *Scheduler {
@@ -242,19 +255,31 @@ func TestDigestQuarter(t *testing.T) {
 					}
 					return nil
 				}
-				s := e.scheduler(j)
+				if !allJobs {
+					s := e.scheduler(j)
+					s.cfg.MaxSleep = 3 * time.Hour
+					return s
+				}
+				s := e.scheduler(j, e.desk.ReminderJob(), e.desk.CheckinJob())
 				s.cfg.MaxSleep = 24 * time.Hour
 				return s
 			}
+			type plan struct {
+				notice          *OutMail
+				act, resolve    time.Time // zero: never
+				acted, resolved time.Time
+			}
+			plans := map[int64]*plan{}
 			s := newSched()
 			s.RunDue(ctx)
-			hour := 0
-			for e.clk.Now().Before(end) {
+			nextReport := start
+			for step := 0; e.clk.Now().Before(end); step++ {
 				now := e.clk.Now()
 				if !now.Before(downFrom) && now.Before(downTo) {
 					e.clk.t = downTo
 					e.restart()
 					s = newSched()
+					continue
 				}
 				next, err := s.RunDue(ctx)
 				if err != nil {
@@ -263,34 +288,72 @@ func TestDigestQuarter(t *testing.T) {
 					s = newSched()
 					continue
 				}
-				if hour%12 == 0 {
-					e.report(Person{Name: fmt.Sprintf("Customer %d", hour), Address: fmt.Sprintf("c%d@globex.example", hour)}, "Invoice 4471")
+				if !now.Before(nextReport) {
+					n := len(plans)
+					id, notices := e.report(Person{Name: fmt.Sprintf("Customer %d", n), Address: fmt.Sprintf("c%d@org%d.example", n, n%4)}, "Invoice 4471")
+					p := &plan{notice: notices[jane.Address]}
+					switch n % 3 {
+					case 0: // acted on after two hours, resolved a day later
+						p.act, p.resolve = now.Add(2*time.Hour), now.Add(26*time.Hour)
+					case 1: // acted on after three days
+						p.act = now.Add(72 * time.Hour)
+					default: // left alone for two weeks
+						p.act = now.Add(14 * 24 * time.Hour)
+					}
+					plans[id] = p
+					nextReport = now.Add(37 * time.Hour)
 				}
-				if hour%70 == 0 {
+				for _, p := range plans {
+					if !p.act.IsZero() && p.acted.IsZero() && !now.Before(p.act) {
+						e.handle(e.command(p.notice, jane, "ASSIGN me"), Processed)
+						p.acted = now
+					}
+					if !p.resolve.IsZero() && p.resolved.IsZero() && !now.Before(p.resolve) {
+						e.handle(e.command(p.notice, jane, "RESOLVE"), Processed)
+						p.resolved = now
+					}
+				}
+				if step%300 == 0 {
 					e.restart()
 					s = newSched()
 				}
-				hour++
-				// Sleep until the next run, or 3 hours at most.
-				step := min(next.Sub(now), 3*time.Hour)
-				e.clk.Advance(max(step, time.Minute))
+				// Sleep until the next run (a few hours at most: incidents come in meanwhile).
+				e.clk.Advance(max(min(next.Sub(now), 3*time.Hour), time.Minute))
 			}
 			if !crashed {
 				t.Fatal("the crash never happened")
 			}
+			incs := e.incidents()
+
+			// Digests: one per lead per week, on time, with the week's figures.
 			for _, lead := range []Person{jane, omar} {
-				rows := e.rowsTo(templates.WeeklyDigest, lead.Address)
 				var weeks []string
 				late := 0
-				for _, r := range rows {
+				for _, r := range e.rowsTo(templates.WeeklyDigest, lead.Address) {
 					lt := r.Created.In(loc)
-					week := strings.Fields(r.Subject)[2]
-					weeks = append(weeks, strings.TrimSuffix(week, ":"))
+					week := strings.TrimSuffix(strings.Fields(r.Subject)[2], ":")
+					weeks = append(weeks, week)
 					if lt.Weekday() != time.Monday || lt.Hour() != 9 || lt.Minute() != 0 {
 						if !r.Created.Equal(downTo) {
 							t.Errorf("%s got a digest at %s", lead.Address, lt)
 						}
 						late++
+					}
+					ps, pe, _ := ParseWeek(week, loc)
+					opened := 0
+					for _, in := range incs {
+						if !in.Created.Before(ps) && in.Created.Before(pe) {
+							opened++
+						}
+					}
+					m := e.mail(r.ID)
+					if !contains(m.Text, fmt.Sprintf("New incidents: %d", opened)) || contains(m.Text, fmt.Sprintf("New incidents: %d0", opened)) {
+						t.Errorf("digest %s says %q…; %d incidents were opened that week", week, strings.SplitN(m.Text, "New incidents", 2)[1][:20], opened)
+					}
+					for _, w := range contentWords {
+						if strings.Contains(m.Text+m.HTML, w) {
+							t.Errorf("digest %s shows %q", week, w)
+						}
 					}
 				}
 				want := []string{"2026-W07", "2026-W08", "2026-W09", "2026-W10", "2026-W11", "2026-W12", "2026-W13",
@@ -300,6 +363,74 @@ func TestDigestQuarter(t *testing.T) {
 				}
 				if late != 1 {
 					t.Errorf("%s got %d digests at start-up after the downtime, want 1", lead.Address, late)
+				}
+			}
+
+			if !allJobs {
+				return
+			}
+			// Reminders: on time, within business hours, once per interval, never after a lead acted.
+			bh := *e.desk.cfg.Time.BusinessHours
+			inDowntime := func(from, to time.Time) bool { return to.After(downFrom) && from.Before(downTo) }
+			reminded := map[int64]int{}
+			firstReminder := map[int64]time.Time{}
+			for _, r := range rowsOf(e.outbox(), templates.LeadReminder) {
+				p := plans[r.IncidentID]
+				if !bh.Open(r.Created) {
+					t.Errorf("a reminder about %s at %s, outside business hours", Ref(r.IncidentID), r.Created.In(loc))
+				}
+				if !p.acted.IsZero() && r.Created.After(p.acted) {
+					t.Errorf("a reminder about %s at %s, after a lead acted at %s", Ref(r.IncidentID), r.Created.In(loc), p.acted.In(loc))
+				}
+				if r.Recipient == jane.Address {
+					reminded[r.IncidentID]++
+					if firstReminder[r.IncidentID].IsZero() {
+						firstReminder[r.IncidentID] = r.Created
+					}
+				}
+			}
+			checked := 0
+			for _, in := range incs {
+				p := plans[in.ID]
+				due := bh.Add(in.Created, 4*time.Hour)
+				if (!p.acted.IsZero() && !p.acted.After(due)) || !due.Before(end.Add(-time.Hour)) || inDowntime(in.Created, due.Add(sweep)) {
+					continue
+				}
+				first := firstReminder[in.ID]
+				if first.Before(due) || first.After(due.Add(sweep)) {
+					t.Errorf("%s (opened %s): first reminder at %s, want between %s and one sweep later", in.Ref(), in.Created.In(loc), first.In(loc), due.In(loc))
+				}
+				var n int
+				e.st.db.QueryRow("SELECT count(*) FROM reminders WHERE incident_id = ? AND kind = ?", in.ID, reminderLeads).Scan(&n)
+				if reminded[in.ID] != n {
+					t.Errorf("%s: %d reminders to jane for %d intervals", in.Ref(), reminded[in.ID], n)
+				}
+				checked++
+			}
+			if checked < 10 {
+				t.Errorf("only %d incidents' reminders were checked", checked)
+			}
+			if len(e.rowsTo(templates.LeadReminder, "hana@acme.example")) == 0 {
+				t.Error("the head of support was never reminded")
+			}
+
+			// Check-ins: every reporter of a resolved incident, once, on time.
+			checkins := map[int64]int{}
+			for _, r := range rowsOf(e.outbox(), templates.Checkin) {
+				checkins[r.IncidentID]++
+				p := plans[r.IncidentID]
+				due := bh.NextOpen(addDays(p.resolved, 72*time.Hour, loc))
+				if r.Created.Before(due) || (r.Created.After(due.Add(sweep)) && !inDowntime(due, due)) {
+					t.Errorf("check-in about %s at %s; resolved %s, due %s", Ref(r.IncidentID), r.Created.In(loc), p.resolved.In(loc), due.In(loc))
+				}
+			}
+			for id, p := range plans {
+				due := addDays(p.resolved, 72*time.Hour, loc)
+				if p.resolved.IsZero() || !due.Before(end.Add(-48*time.Hour)) || inDowntime(due, due) {
+					continue
+				}
+				if checkins[id] != 1 {
+					t.Errorf("%s, resolved %s: %d check-ins, want 1", Ref(id), p.resolved.In(loc), checkins[id])
 				}
 			}
 		})
@@ -420,8 +551,14 @@ func TestReminders(t *testing.T) {
 	}
 	_ = other
 	m := e.mail(rowsOf(e.outbox(), templates.LeadReminder)[4].ID)
-	if !strings.HasPrefix(m.Subject, "["+Ref(id)+"] Still waiting on a lead: Jordan Miles, 1 day") && !strings.Contains(m.Subject, "Still waiting") {
-		t.Errorf("head of support's reminder: %q", m.Subject)
+	if m.Subject != "["+Ref(id)+"] Still waiting on a lead: Jordan Miles, 8 h" || !contains(m.Text, "As head of support you get this reminder too") ||
+		!contains(m.Text, "Reply HELP: one word on the first line.") {
+		t.Errorf("head of support's reminder:\n%s\n\n%s", m.Subject, m.Text)
+	}
+	m = e.mail(rowsOf(e.outbox(), templates.LeadReminder)[0].ID)
+	if m.Subject != "["+Ref(id)+"] Waiting on a lead: Jordan Miles, 4 h" || !contains(m.Text, "no lead has acted on it yet: 4 h of business hours") ||
+		!contains(m.Text, "ASSIGN me takes it") {
+		t.Errorf("the leads' reminder:\n%s\n\n%s", m.Subject, m.Text)
 	}
 	for _, w := range contentWords[:3] {
 		if strings.Contains(m.Text, w) {
@@ -504,5 +641,33 @@ func TestCheckins(t *testing.T) {
 	}
 	if strings.Contains(mails[0].Text+mails[0].HTML, "shook") {
 		t.Error("the answer to a check-in reached a digest")
+	}
+}
+
+// TestCheckinAfterHandoff: with checkins.after_handoff, a reporter who
+// replied HANDOFF is checked on too.
+func TestCheckinAfterHandoff(t *testing.T) {
+	loc := mustZone(t, "America/New_York")
+	for _, after := range []bool{false, true} {
+		e := newTimeEnv(t, loc, time.Date(2026, 3, 2, 10, 0, 0, 0, loc), func(c *Config) { c.Time.CheckinAfterHandoff = after })
+		ctx := context.Background()
+		_, notices := e.report(jordan, "Invoice 4471")
+		ack := e.mail(rowsOf(e.outbox(), templates.ReporterAck)[0].ID)
+		e.handle(e.command(ack, sam, "HANDOFF"), Processed)
+		e.handle(e.command(notices[jane.Address], jane, "RESOLVE"), Processed)
+		s := e.scheduler(e.desk.CheckinJob())
+		for e.clk.Now().Before(time.Date(2026, 3, 7, 0, 0, 0, 0, loc)) {
+			if _, err := s.RunDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Advance(time.Hour)
+		}
+		want := 0
+		if after {
+			want = 1
+		}
+		if got := len(e.rowsTo(templates.Checkin, sam.Address)); got != want {
+			t.Errorf("after_handoff %v: %d check-ins to a reporter who handed off, want %d", after, got, want)
+		}
 	}
 }

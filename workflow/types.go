@@ -294,6 +294,8 @@ type Event struct {
 	Kind       string
 	Detail     string
 	MessageID  string // the Message-ID of the email that caused it or was sent
+	PrevHash   string // the hash of the event before it in its chain ("" for the first)
+	Hash       string // SHA-256 of PrevHash and this event's content (see Store.Verify)
 }
 
 // OutboxRow is an outbox entry as the CLI lists it.

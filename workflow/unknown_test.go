@@ -38,8 +38,14 @@ func TestUnreadReport(t *testing.T) {
 			if len(incs) != 1 || incs[0].Customer.Address != "" || incs[0].Reporter.Address != sam.Address {
 				t.Fatalf("incidents %+v", incs)
 			}
-			var body, from string
-			if err := e.st.db.QueryRow("SELECT body, from_address FROM evidence WHERE incident_id = 1").Scan(&body, &from); err != nil {
+			var id int64
+			var sealed []byte
+			var from string
+			if err := e.st.db.QueryRow("SELECT id, body, from_address FROM evidence WHERE incident_id = 1").Scan(&id, &sealed, &from); err != nil {
+				t.Fatal(err)
+			}
+			body, err := e.st.openString("evidence", "body", id, sealed)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if body != in.Text || from != sam.Address {

@@ -98,7 +98,7 @@ func TestServeBinary(t *testing.T) {
 	if strings.Contains(stderr.String(), "useless excuse") {
 		t.Error("the log contains the abusive text")
 	}
-	st, err := workflow.Open(context.Background(), db)
+	st, err := workflow.Open(context.Background(), db, testStorageKey)
 	if err != nil {
 		t.Fatal(err)
 	}

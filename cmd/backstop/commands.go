@@ -88,19 +88,43 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-// openStoreForCLI opens the database named by -config (or -db).
+// openStoreForCLI opens the database named by -config (or -db), with the
+// storage key of the configuration (with -db: of $BACKSTOP_STORAGE_KEY).
 func openStoreForCLI(ctx context.Context, configPath, dbPath string) (*workflow.Store, error) {
+	var key []byte
 	if dbPath == "" {
 		cfg, err := LoadConfig(configPath)
 		if err != nil {
 			return nil, err
 		}
-		dbPath = cfg.Storage.Path
+		dbPath, key = cfg.Storage.Path, cfg.Storage.key
+	} else {
+		k, err := envStorageKey()
+		if err != nil {
+			return nil, err
+		}
+		key = k
 	}
 	if _, err := os.Stat(dbPath); err != nil {
 		return nil, fmt.Errorf("no database at %s (has `backstop serve` run with this configuration?): %w", dbPath, err)
 	}
-	return workflow.Open(ctx, dbPath)
+	return workflow.Open(ctx, dbPath, key)
+}
+
+// storageKeyEnv is where commands given -db instead of -config find the
+// storage key.
+const storageKeyEnv = "BACKSTOP_STORAGE_KEY"
+
+func envStorageKey() ([]byte, error) {
+	v := os.Getenv(storageKeyEnv)
+	if v == "" {
+		return nil, fmt.Errorf("with -db, the storage key comes from $%s, which is empty: set it to the key the database was made with (the one storage.key_env/storage.key_file names), or use -config", storageKeyEnv)
+	}
+	k, err := workflow.ParseKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("$%s: %w", storageKeyEnv, err)
+	}
+	return k, nil
 }
 
 func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -26,8 +26,10 @@ type Config struct {
 	SMTP SMTPConfig `yaml:"smtp"`
 	// People says who leads and who may report.
 	People PeopleConfig `yaml:"people"`
-	// Storage is where the incident database lives.
+	// Storage is where the incident database lives, and its encryption key.
 	Storage StorageConfig `yaml:"storage"`
+	// Retention says how long evidence, the audit trail and quarantined mail are kept.
+	Retention RetentionConfig `yaml:"retention"`
 	// Secrets holds where the reply-token key comes from.
 	Secrets SecretsConfig `yaml:"secrets"`
 	// Notices tunes the emails backstop sends to the team.
@@ -153,6 +155,16 @@ type PersonConfig struct {
 type StorageConfig struct {
 	// Path of the SQLite database (default ./backstop.db); created 0600.
 	Path string `yaml:"path"`
+	// KeyEnv names an environment variable holding the storage key: 32
+	// random bytes, base64 (`openssl rand -base64 32`). Message bodies, raw
+	// messages, attachments, notes and rendered emails are encrypted with
+	// AES-256-GCM under data keys it wraps. With neither key_env nor
+	// key_file, the key is read from $BACKSTOP_STORAGE_KEY.
+	KeyEnv string `yaml:"key_env"`
+	// KeyFile names a file holding the storage key (one of key_env / key_file).
+	KeyFile string `yaml:"key_file"`
+
+	key []byte
 }
 
 // SecretsConfig says where the reply-token key comes from.
@@ -272,7 +284,7 @@ func parseConfig(path string, data []byte, getenv func(string) string) (*Config,
 			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log",
 			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http",
 			"ScheduleConfig": "schedule", "BusinessHoursConfig": "schedule.business_hours", "DigestConfig": "digest",
-			"RemindersConfig": "reminders", "CheckinsConfig": "checkins"} {
+			"RemindersConfig": "reminders", "CheckinsConfig": "checkins", "RetentionConfig": "retention"} {
 			msg = strings.ReplaceAll(msg, "in type main."+typ, "in "+key)
 		}
 		return nil, fmt.Errorf("config %s: %s (see config.example.yaml for the keys)", path, msg)
@@ -366,6 +378,7 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	c.applyPrivacyDefaults()
 	c.applyTimeDefaults()
 }
 
@@ -515,6 +528,8 @@ func (c *Config) validate(getenv func(string) string) []error {
 	} else {
 		c.Secrets.secret = []byte(s)
 	}
+
+	c.validatePrivacy(bad, getenv)
 
 	switch c.Notices.Evidence {
 	case "attach", "inline", "none":

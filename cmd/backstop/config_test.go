@@ -36,6 +36,8 @@ func testEnv(name string) string {
 		"IMAP_PW": "imap-secret",
 		"SMTP_PW": "smtp-secret",
 		"TOKEN":   "0123456789abcdef0123456789abcdef",
+		// testStorageKey, base64 (privacy_test.go)
+		"BACKSTOP_STORAGE_KEY": "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
 	}[name]
 }
 
@@ -65,6 +67,9 @@ func TestConfigExample(t *testing.T) {
 	secretFile := filepath.Join(dir, "token-secret")
 	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
 	data = []byte(strings.ReplaceAll(string(data), "/etc/backstop/token-secret", secretFile))
+	keyFile := filepath.Join(dir, "storage-key")
+	os.WriteFile(keyFile, []byte(testEnv(storageKeyEnv)+"\n"), 0o600)
+	data = []byte(strings.ReplaceAll(string(data), "/etc/backstop/storage-key", keyFile))
 	env := func(k string) string {
 		return map[string]string{"BACKSTOP_IMAP_PASSWORD": "x", "BACKSTOP_SMTP_PASSWORD": "y"}[k]
 	}

@@ -17,6 +17,7 @@ import (
 	"backstop/mailbox"
 	"backstop/mailbox/embedded"
 	"backstop/mailbox/parse"
+	"backstop/workflow"
 )
 
 // The demo's cast. Passwords are for the loopback servers only.
@@ -267,12 +268,23 @@ func demoConfig(srv *embedded.Server, dbPath string) (*Config, error) {
 			Leads:       []PersonConfig{{Name: "Jane Doe", Address: demoLead}, {Name: "Omar Haddad", Address: "omar@acme.example"}},
 			TeamDomains: []string{demoDomain},
 		},
-		Storage:  StorageConfig{Path: dbPath},
+		Storage:  StorageConfig{Path: dbPath, key: demoStorageKey()},
 		Secrets:  SecretsConfig{secret: []byte(base64.StdEncoding.EncodeToString(secret))},
 		Commands: CommandsConfig{TrustedAuthservIDs: []string{demoAuthServID}},
 	}
 	cfg.applyDefaults()
 	return cfg, nil
+}
+
+// demoStorageKey is $BACKSTOP_STORAGE_KEY when set (to reopen a -db kept
+// from an earlier demo), else a fresh random key: the demo's database is
+// encrypted like any other.
+func demoStorageKey() []byte {
+	if k, err := envStorageKey(); err == nil {
+		return k
+	}
+	k, _ := workflow.ParseKey(workflow.NewKey())
+	return k
 }
 
 func splitHostPort(addr string) (string, int, error) {

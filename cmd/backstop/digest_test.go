@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,19 +16,34 @@ import (
 )
 
 // TestDigestEndToEnd runs the daemon against a real IMAP server and the
-// embedded SMTP server with its clock two seconds before Monday 09:00: the
+// embedded SMTP server. Its clock says Sunday 8 March 2026 until the
+// scheduler has seen the digest job, then jumps past Monday 09:00: the
 // weekly digest goes out through SMTP once, and a restart sends no second.
 func TestDigestEndToEnd(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b, withLeads(PersonConfig{Name: "Jane Doe", Address: "jane@acme.example"}))
-		monday := time.Date(2026, 3, 9, 8, 59, 58, 0, time.UTC)
-		offset := time.Until(monday)
-		clock := func() time.Time { return time.Now().Add(offset) }
+		var offset atomic.Int64
+		offset.Store(int64(time.Until(time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC))))
+		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 		h.imap.Append("INBOX", forward(t, 1, "jordan@globex.example"))
 		tn := testTunables
 		tn.now = clock
+		tn.sweep = 200 * time.Millisecond
 		h.startWith(tn)
-		sent := h.waitSent(3) // the acknowledgement, the lead notice, the digest
+		h.waitSent(2) // the acknowledgement, the lead notice
+		st := h.store()
+		db, err := sql.Open("sqlite", "file:"+h.cfg.Storage.Path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		h.eventually("the scheduler to see the digest job", func() bool {
+			var n int
+			db.QueryRow("SELECT count(*) FROM schedule_runs WHERE name = 'digest'").Scan(&n)
+			return n == 1
+		})
+		offset.Add(int64(21*time.Hour + 5*time.Second)) // Monday 9 March, 09:00:05
+		sent := h.waitSent(3)                           // the acknowledgement, the lead notice, the digest
 		var digest *capturedMail
 		for _, c := range sent {
 			m := parseCaptured(t, c)
@@ -40,7 +57,7 @@ func TestDigestEndToEnd(t *testing.T) {
 		if digest == nil {
 			t.Fatalf("no digest among %d emails", len(sent))
 		}
-		if digest.subject != "Weekly digest 2026-W10: 0 new incidents, 1 waiting on a lead" || len(digest.to) != 1 || digest.to[0] != "jane@acme.example" {
+		if digest.subject != "Weekly digest 2026-W10: 1 new incident, 1 waiting on a lead" || len(digest.to) != 1 || digest.to[0] != "jane@acme.example" {
 			t.Errorf("digest %q to %v", digest.subject, digest.to)
 		}
 		if !strings.Contains(digest.text, "INC-1  Jordan") || strings.Contains(digest.text, "useless") {
@@ -48,7 +65,6 @@ func TestDigestEndToEnd(t *testing.T) {
 		}
 		h.stop()
 		h.startWith(tn)
-		st := h.store()
 		h.settle(st)
 		time.Sleep(500 * time.Millisecond)
 		if n := len(h.smtp.Sent()); n != 3 {
@@ -91,7 +107,7 @@ func TestDigestPreviewAndIncidentFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := workflow.Open(ctx, db)
+	st, err := workflow.Open(ctx, db, testStorageKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +178,50 @@ func TestDigestPreviewAndIncidentFilters(t *testing.T) {
 	if code := run(ctx, []string{"incidents", "-config", path, "-state", "happy"}, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), "-state \"happy\": use open, reported") {
 		t.Errorf("a bad state: exit %d, %s", code, errb.String())
 	}
+}
+
+// TestCheckinEndToEnd: a lead resolves INC-1 by reply; three days later
+// (the daemon's clock jumps) the reporter gets the check-in through SMTP,
+// answers it through IMAP, and the leads get the answer; the reporter gets
+// no command receipt for it.
+func TestCheckinEndToEnd(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var offset atomic.Int64
+		offset.Store(int64(time.Until(time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))))
+		saved := testTunables
+		testTunables.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		testTunables.sweep = 200 * time.Millisecond
+		defer func() { testTunables = saved }()
+
+		ch := newCommandHarness(t, b, 0)
+		jane := ch.notices["jane@acme.example"]
+		ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "RESOLVE", authRes: trusted("acme.example")})
+		ch.handled(2)
+		if got := ch.state(); got != "resolved" {
+			t.Fatalf("INC-1 is %s", got)
+		}
+		before := len(ch.sentTo("sam@acme.example"))
+		offset.Add(int64(72*time.Hour + time.Minute))
+		c, m := ch.nthTo("sam@acme.example", before+1)
+		if m.Subject != "[INC-1] How are you doing?" || !strings.Contains(m.Text, "how are you?") {
+			t.Fatalf("check-in: %q\n%s", m.Subject, m.Text)
+		}
+		ch.deliver(reply{from: "sam@acme.example", to: &c, text: "Thanks for asking. It shook me more than I thought.", authRes: trusted("acme.example")})
+		ch.handled(3)
+		for _, lead := range []string{"jane@acme.example", "omar@acme.example"} {
+			found := false
+			for _, c := range ch.sentTo(lead) {
+				m := parseCaptured(t, c)
+				if strings.Contains(m.Subject, "answered the check-in") {
+					found = strings.Contains(m.Text, "It shook me more than I thought.")
+				}
+			}
+			if !found {
+				t.Errorf("%s did not get the answer to the check-in", lead)
+			}
+		}
+		if n := len(ch.sentTo("sam@acme.example")); n != before+1 {
+			t.Errorf("sam got %d emails after the check-in, want none (no receipt for an answer)", n-before-1)
+		}
+	})
 }

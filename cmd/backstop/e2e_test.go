@@ -122,7 +122,7 @@ func newHarness(t testing.TB, b backend, opts ...harnessOption) *harness {
 			Leads:       []PersonConfig{{Name: "Jane Doe", Address: "jane@acme.example"}},
 			TeamDomains: []string{"acme.example"},
 		},
-		Storage:  StorageConfig{Path: filepath.Join(t.TempDir(), "backstop.db")},
+		Storage:  StorageConfig{Path: filepath.Join(t.TempDir(), "backstop.db"), key: testStorageKey},
 		Secrets:  SecretsConfig{secret: []byte("0123456789abcdef0123456789abcdef")},
 		Commands: CommandsConfig{TrustedAuthservIDs: []string{"acme.example"}},
 		// Bursts of hundreds of incidents are legitimate in these tests.
@@ -205,7 +205,7 @@ func (h *harness) stop() {
 // store opens the database for assertions (the daemon may be stopped).
 func (h *harness) store() *workflow.Store {
 	h.t.Helper()
-	st, err := workflow.Open(context.Background(), h.cfg.Storage.Path)
+	st, err := workflow.Open(context.Background(), h.cfg.Storage.Path, h.cfg.Storage.key)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,6 +12,11 @@
 //	backstop parse [-explain] FILE.eml|-  print how a message is read, as JSON (-explain: why)
 //	backstop severed [-format csv|json]   list severed customers, for a block list
 //	backstop templates list|preview NAME  list the templates, or render one as it would be sent
+//	backstop keygen                       print a new storage key
+//	backstop rotate-key -config FILE      re-encrypt under a new data key, while serve runs
+//	backstop verify -config FILE          check the audit trail's hash chain and evidence hashes
+//	backstop purge -config FILE [-dry-run] apply retention now
+//	backstop export INC-n -out FILE.zip   write an incident for HR or legal
 //	backstop version                      print the version and VCS revision
 package main
 
@@ -44,6 +49,11 @@ var commands = map[string]command{
 	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},
 	"parse":        {"parse [-explain] FILE.eml|-", "print how backstop reads a message, as JSON; -explain says which rule found each original and where the reply was cut", runParse},
 	"severed":      {"severed [-config FILE] [-format csv|json]", "list severed customers and organisations, for a block list", runSevered},
+	"keygen":       {"keygen", "print a new storage key (32 random bytes, base64) for storage.key_file", runKeygen},
+	"rotate-key":   {"rotate-key -config FILE [-new-key-file FILE]", "re-encrypt the database under a new data key (and storage key), while serve runs; run again to resume", runRotateKey},
+	"verify":       {"verify -config FILE", "check the audit trail's hash chains and the evidence hashes; names the first broken link", runVerify},
+	"purge":        {"purge -config FILE [-dry-run]", "apply the retention section now (serve does it daily)", runPurge},
+	"export":       {"export -config FILE INC-n -out FILE.zip", "write an incident for HR or legal: originals, sent emails, audit trail with its hash chain, SHA-256 manifest", runExport},
 	"templates":    {"templates list | preview NAME [-incident INC-n] [-raw]", "list the email templates, or render one exactly as it would be sent", runTemplates},
 	"version":      {"version", "print the version and the VCS revision it was built from", runVersion},
 }

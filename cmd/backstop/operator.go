@@ -182,7 +182,7 @@ func previewTemplate(ctx context.Context, configPath, dbPath, name, incident, le
 	if err != nil {
 		return err
 	}
-	st, err := workflow.Open(ctx, dbPath)
+	st, err := workflow.Open(ctx, dbPath, cfg.Storage.key)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,9 @@ type tunables struct {
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
-	now            func() time.Time // the clock of the desk and the scheduler; nil = time.Now
+	retentionEvery time.Duration    // how often serve purges what retention says is due; default 24h
+	now            func() time.Time // the clock of the desk, the scheduler and retention; nil = time.Now
+	sweep          time.Duration    // how often reminders and check-ins are looked for; 0 = workflow's default
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -50,6 +52,7 @@ type daemon struct {
 	metrics    *metrics
 	httpLn     net.Listener // nil: http.listen is empty
 	notifier   *notifier
+	tn         tunables
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,11 +93,16 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		return nil, err
 	}
 	wcfg.Now = tn.now
-	store, err := workflow.Open(ctx, cfg.Storage.Path)
+	wcfg.Time.Sweep = tn.sweep
+	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}}
+	if err := checkStoreAtStart(ctx, store, log); err != nil {
+		store.Close()
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}, tn: tn}
 	var watcher *mailbox.Watcher // set below; the metrics read it
 	d.metrics = newMetrics(store, func() mailbox.WatchStatus { return watcher.Status() }, d.smtp, log)
 	wcfg.Observer = d.metrics
@@ -121,7 +129,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
-	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, Logger: log})
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, MaxSleep: tn.sweep, Logger: log})
 	for _, j := range desk.Jobs() {
 		if err := d.scheduler.Add(j); err != nil {
 			store.Close()
@@ -143,7 +151,7 @@ func (d *daemon) run(ctx context.Context) error {
 	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}}
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}, {"retention", d.runRetention}}
 	if d.httpLn != nil {
 		parts = append(parts, struct {
 			name string

@@ -31,11 +31,22 @@ func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return s
 	}
+	// An encoded word broken by a line wrap (nmh's mhl wraps at 80
+	// columns, inside words): encoded text holds no white space (RFC
+	// 2047 section 5), so the white space in it is the wrap's.
+	if t := brokenWordRe.ReplaceAllStringFunc(s, func(w string) string { return strings.Join(strings.Fields(w), "") }); t != s {
+		if d, err := wordDecoder.DecodeHeader(t); err == nil {
+			return d
+		}
+	}
 	if d, err := wordDecoder.DecodeHeader(s); err == nil {
 		return d
 	}
 	return s
 }
+
+// brokenWordRe matches an encoded word with white space inside it.
+var brokenWordRe = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?]*\s[^?]*\?=`)
 
 // parseLooseAddress reads one address written the way clients print them
 // in forwarded header blocks and quote headers: `Name <a@b>`, `Name
@@ -158,6 +169,9 @@ func headerAddresses(h gomail.Header, key string) []Address {
 	if strings.TrimSpace(v) == "" {
 		return []Address{}
 	}
+	if brokenWordRe.MatchString(v) {
+		return parseLooseAddressList(toUTF8(v)) // decodes the broken words
+	}
 	if list, err := h.AddressList(key); err == nil && len(list) > 0 {
 		out := make([]Address, 0, len(list))
 		for _, a := range list {
@@ -184,5 +198,7 @@ func cleanSpaces(s string) string {
 	if plain || !strings.ContainsAny(s, "\u00a0\u202f\u2007\u200b\u3000\t\ufeff") {
 		return s
 	}
-	return strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u2007", " ", "\u200b", "", "\u3000", " ", "\t", " ", "\ufeff", "").Replace(s)
+	return spaceReplacer.Replace(s)
 }
+
+var spaceReplacer = strings.NewReplacer("\u00a0", " ", "\u202f", " ", "\u2007", " ", "\u200b", "", "\u3000", " ", "\t", " ", "\ufeff", "")

@@ -26,22 +26,47 @@ type clientExpect struct {
 	// Forwards: the customer (the original's From), the original's subject,
 	// the note typed above the forward ("" when none was typed), a
 	// sentence of the original's body, and text that must not be in it.
-	Customer     *Address `json:"customer"`
-	Subject      string   `json:"subject"`
-	Note         *string  `json:"note"`
-	BodyContains string   `json:"body_contains"`
-	BodyExcludes []string `json:"body_excludes"`
-	// LostByClient says why body_contains is missing: the client itself
-	// left the original's text out of what it sent.
+	Customer     *expectAddress `json:"customer"`
+	Subject      *string        `json:"subject"`
+	Note         *string        `json:"note"`
+	BodyContains string         `json:"body_contains"`
+	BodyExcludes []string       `json:"body_excludes"`
+	// The original's To and Cc addresses, for an original with several
+	// recipients (in any order).
+	To []string `json:"to"`
+	Cc []string `json:"cc"`
+	// LostByClient says why a customer name, subject or body_contains is
+	// missing: the client itself left it out of what it sent.
 	LostByClient string `json:"lost_by_client"`
 	// Replies: exactly what the lead typed.
 	ReplyText *string `json:"reply_text"`
+}
+
+// expectAddress is an expected address; a nil Name is not checked.
+type expectAddress struct {
+	Name    *string `json:"name"`
+	Address string  `json:"address"`
 }
 
 // knownFailures lists the client fixtures the parser does not read right
 // yet, with the reason. A listed fixture that starts passing fails the test:
 // remove it from the list.
 var knownFailures = map[string]string{}
+
+// The reasons of knownFailures, one per class of failure.
+const (
+	failRFC934 = "RFC 934 encapsulation (nmh forw, \"------- Forwarded Message\"): the " +
+		"encapsulated message's own charset (ISO-2022-JP, KOI8-R or windows-1251 8bit) is not " +
+		"applied to its body"
+	failRFC934Charset = failRFC934 + "; and the teammate's UTF-8 note comes out as mojibake " +
+		"(the whole text decoded as Latin-1, as the KOI8-R or windows-1251 bytes are not UTF-8)"
+	failNmhFilter = "nmh's mhl.forward block (forw -filter) is not read right: header lines " +
+		"wrapped at 80 columns inside RFC 2047 words and addresses break the subject or the " +
+		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R or windows-1251 bytes " +
+		"that turn the UTF-8 note into mojibake) is not decoded"
+	failReplyTight = "a two-line reply typed directly above the quote header (no blank line) " +
+		"is taken for part of it: the reply text comes out empty"
+)
 
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.
 func clientFixtures(tb testing.TB) []string {
@@ -137,15 +162,21 @@ func checkClientFixture(name string) (problems []string, err error) {
 			if !strings.EqualFold(o.From.Address, exp.Customer.Address) {
 				add("customer address %q, want %q", o.From.Address, exp.Customer.Address)
 			}
-			if o.From.Name != exp.Customer.Name {
-				add("customer name %q, want %q", o.From.Name, exp.Customer.Name)
+			if n := exp.Customer.Name; n != nil && o.From.Name != *n {
+				add("customer name %q, want %q", o.From.Name, *n)
 			}
 		}
-		if oneLine(o.Subject) != oneLine(exp.Subject) {
-			add("subject %q, want %q", o.Subject, exp.Subject)
+		if exp.Subject != nil && oneLine(o.Subject) != oneLine(*exp.Subject) {
+			add("subject %q, want %q", o.Subject, *exp.Subject)
 		}
 		if exp.BodyContains != "" && !strings.Contains(oneLine(o.Body), oneLine(exp.BodyContains)) {
 			add("original's body %q, want it to contain %q", clip(o.Body), exp.BodyContains)
+		}
+		if exp.To != nil && !sameAddresses(o.To, exp.To) {
+			add("original's To %v, want %v", o.To, exp.To)
+		}
+		if exp.Cc != nil && !sameAddresses(o.Cc, exp.Cc) {
+			add("original's Cc %v, want %v", o.Cc, exp.Cc)
 		}
 		for _, x := range exp.BodyExcludes {
 			if strings.Contains(o.Body, x) {
@@ -163,6 +194,25 @@ func checkClientFixture(name string) (problems []string, err error) {
 		return nil, fmt.Errorf("%s.expect.json: kind %q, want forward or reply", base, exp.Kind)
 	}
 	return problems, nil
+}
+
+// sameAddresses reports whether got holds exactly the addresses of want,
+// in any order, ignoring case.
+func sameAddresses(got []Address, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, a := range got {
+		seen[strings.ToLower(a.Address)]++
+	}
+	for _, a := range want {
+		if seen[strings.ToLower(a)] == 0 {
+			return false
+		}
+		seen[strings.ToLower(a)]--
+	}
+	return true
 }
 
 // typed normalises text a person typed for comparison: line ends, spaces at

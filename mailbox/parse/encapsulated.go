@@ -2,8 +2,10 @@ package parse
 
 import (
 	"bufio"
+	"bytes"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 )
@@ -79,20 +81,53 @@ func rawHeaderEnd(lines []string, i int) (int, bool) {
 	return j, true
 }
 
+// mayHoldRawHeader is a quick test that rules out most texts: a raw header
+// has a field of rawHeaderNames, an X- field or an encoded word.
+func mayHoldRawHeader(text string) bool {
+	if !strings.Contains(text, "-") || !strings.Contains(text, ":") {
+		return false
+	}
+	if strings.Contains(text, "=?") {
+		return true
+	}
+	lt := strings.ToLower(text)
+	if strings.Contains(lt, "\nx-") {
+		return true
+	}
+	for _, n := range rawHeaderNeedles {
+		if strings.Contains(lt, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawHeaderNeedles are the rawHeaderNames as they start a line, plain or
+// dash-stuffed.
+var rawHeaderNeedles = func() []string {
+	var out []string
+	for name := range rawHeaderNames {
+		out = append(out, "\n"+name+":", "\n- "+name+":")
+	}
+	return out
+}()
+
 // unwrapEncapsulated rewrites the encapsulated messages of a plain text
 // (see above); text without one is returned as it is.
 func (p *parser) unwrapEncapsulated(text string, depth int) string {
-	if !strings.Contains(text, "-") || !strings.Contains(text, ":") {
+	if !mayHoldRawHeader(text) {
 		return text
 	}
 	lines := strings.Split(text, "\n")
 	var out []string
 	changed, n := false, 0
+	outLines := 0 // lines in out (a rewritten message is one element of several lines)
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		sep := parseSeparator(l)
 		if !sep.ok || sep.end || sep.rule || n >= maxEncapsed || depth+1 > p.lim.MaxDepth {
 			out = append(out, l)
+			outLines++
 			continue
 		}
 		j := i + 1
@@ -121,11 +156,18 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 		}
 		n++
 		changed = true
-		p.note("the message at text line %d (below %q) carries its own raw header: read as a message (RFC 934 encapsulation or a copied header) and written back as a header block", len(out)+2, strings.TrimSpace(l))
+		if depth == 0 {
+			p.note("the message at text line %d (below %q) carries its own raw header: read as a message (RFC 934 encapsulation or a copied header) and written back as a header block", outLines+2, strings.TrimSpace(l))
+		} else {
+			p.note("an attached message holds a message with its own raw header (below %q): read as a message and written back as a header block", strings.TrimSpace(l))
+		}
 		out = append(out, l)
-		out = append(out, p.readEncapsulated(body, hdrEnd-j, depth+1))
+		rendered := p.readEncapsulated(body, hdrEnd-j, depth+1)
+		out = append(out, rendered)
+		outLines += 1 + strings.Count(rendered, "\n") + 1
 		if end < len(lines) {
 			out = append(out, lines[end])
+			outLines++
 		}
 		i = end
 	}
@@ -138,10 +180,36 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 // readEncapsulated reads the lines of an encapsulated message (its header
 // is lines[:hdrLines]) and writes it back as a header block over its text.
 func (p *parser) readEncapsulated(lines []string, hdrLines, depth int) string {
-	raw := strings.Join(lines, "\r\n") + "\r\n"
+	hdr := glueWrappedAddresses(lines[:hdrLines])
+	raw := strings.Join(append(hdr, lines[hdrLines:]...), "\r\n") + "\r\n"
 	hr := readHeader(bufio.NewReader(strings.NewReader(raw)), p.lim.MaxHeaderBytes, maxHeaderLine)
 	h := message.Header{Header: hr.header}
 	body := strings.Join(lines[hdrLines:], "\n")
+	if h.Get("Content-Type") == "" && h.Get("Content-Transfer-Encoding") == "" {
+		// A header block that names no encoding (nmh's mhl.forward
+		// keeps only Date, From, To, Cc, Subject) over a body still in
+		// its MIME structure, transfer encoding or 7-bit charset: best
+		// effort, with a warning.
+		_, boundary := guessBoundary(strings.NewReader(body))
+		switch {
+		case boundary != "":
+			h.SetContentType("multipart/mixed", map[string]string{"boundary": boundary})
+			p.warn("a forwarded message's text is still a MIME multipart though its header does not say so: read with the boundary %q found in it", boundary)
+		case strings.Contains(body, "\x1b$B") || strings.Contains(body, "\x1b$@"):
+			h.SetContentType("text/plain", map[string]string{"charset": "iso-2022-jp"})
+			p.warn("a forwarded message's text is in ISO-2022-JP though its header does not say so: read as ISO-2022-JP")
+		}
+	}
+	if h.Get("Content-Type") == "" && h.Get("Content-Transfer-Encoding") == "" {
+		for _, cte := range []string{"base64", "quoted-printable"} {
+			if stillEncoded(cte, body) && (cte == "base64" || len(qpEscapeRe.FindAllStringIndex(body, 3)) == 3) {
+				h.Set("Content-Transfer-Encoding", cte)
+				h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+				p.warn("a forwarded message's text is still in %s though its header does not say so: decoded as %s in UTF-8", cte, cte)
+				break
+			}
+		}
+	}
 	mt, params := contentType(h)
 	if strings.HasPrefix(mt, "multipart/") && (params["boundary"] == "" || !strings.Contains(body, "--"+params["boundary"])) {
 		// The client wrote the decoded text under the copied header of
@@ -149,7 +217,7 @@ func (p *parser) readEncapsulated(lines []string, hdrLines, depth int) string {
 		mt, params = "text/plain", map[string]string{}
 		h.SetContentType(mt, params)
 	}
-	if strings.HasPrefix(mt, "text/") && !stillEncoded(h.Get("Content-Transfer-Encoding"), body) {
+	if strings.HasPrefix(mt, "text/") && !stillEncoded(h.Get("Content-Transfer-Encoding"), body) && !stillInCharset(params["charset"], body) {
 		// The forwarding client decoded the body and wrote it in the
 		// forward's charset: the copied header describes bytes that are
 		// gone.
@@ -159,6 +227,53 @@ func (p *parser) readEncapsulated(lines []string, hdrLines, depth int) string {
 	}
 	sub := p.messageFrom(hr, depth)
 	return renderEncapsulated(sub, p)
+}
+
+// glueWrappedAddresses joins header lines that a client wrapped inside an
+// address (nmh's mhl wraps at 80 columns: "<a@example.exam" then "\t  ple>"):
+// a continuation line is glued to the line above, without a space, when
+// the word on either side of the break holds an "@" and the line above
+// reached the wrap width.
+func glueWrappedAddresses(lines []string) []string {
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		if n := len(out); n > 0 && l != "" && (l[0] == ' ' || l[0] == '\t') {
+			prev := out[n-1]
+			cont := strings.TrimLeft(l, " \t")
+			if lastLineLen(prev) >= minWrappedLine && prev != "" && prev[len(prev)-1] != ' ' &&
+				(strings.Contains(lastWord(prev), "@") || strings.Contains(firstWord(cont), "@")) {
+				out[n-1] = prev + cont
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// lastLineLen is the length of the last physical line of s.
+func lastLineLen(s string) int {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return len(s) - i - 1
+	}
+	return len(s)
+}
+
+func lastWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+func firstWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // stillEncoded reports whether a body is still in the transfer encoding
@@ -187,6 +302,85 @@ func stillEncoded(cte, body string) bool {
 		return strings.Contains(body, "=\n") || qpEscapeRe.MatchString(body)
 	}
 	return false
+}
+
+// stillInCharset reports a body still in a 7-bit charset that cannot pass
+// for re-encoded text: ISO-2022 escape sequences.
+func stillInCharset(charset, body string) bool {
+	return strings.HasPrefix(strings.ToLower(charset), "iso-2022") && strings.Contains(body, "\x1b")
+}
+
+// recodeEncapsulated is the byte-level half of reading encapsulated
+// messages, for a text part that says UTF-8 (or nothing) but is not: nmh
+// copies an 8-bit original's body as it is, in its own charset. Each
+// encapsulated body that is not UTF-8 is decoded by its own header's
+// charset, so that the forward's own text and the original's both read
+// right.
+func (p *parser) recodeEncapsulated(data []byte) []byte {
+	if !mayHoldRawHeader(string(data)) {
+		return data
+	}
+	raw := bytes.Split(data, []byte("\n"))
+	lines := make([]string, len(raw))
+	for i, l := range raw {
+		lines[i] = string(l)
+	}
+	changed := false
+	for i := 0; i < len(lines); i++ {
+		if sep := parseSeparator(lines[i]); !sep.ok || sep.end || sep.rule {
+			continue
+		}
+		j := i + 1
+		for j < len(lines) && j-i < 4 && strings.TrimSpace(lines[j]) == "" {
+			j++
+		}
+		hdrEnd, ok := rawHeaderEnd(lines, j)
+		if !ok {
+			continue
+		}
+		end := len(lines)
+		for k := hdrEnd; k < len(lines); k++ {
+			if !strings.HasPrefix(lines[k], "- ") && parseSeparator(lines[k]).end {
+				end = k
+				break
+			}
+		}
+		body := bytes.Join(raw[hdrEnd:end], []byte("\n"))
+		if utf8.Valid(body) {
+			i = end
+			continue
+		}
+		var hdr []string
+		for _, l := range lines[j:hdrEnd] {
+			hdr = append(hdr, unstuff(strings.TrimRight(l, "\r")))
+		}
+		hr := readHeader(bufio.NewReader(strings.NewReader(strings.Join(hdr, "\r\n")+"\r\n\r\n")), p.lim.MaxHeaderBytes, maxHeaderLine)
+		_, params := contentType(message.Header{Header: hr.header})
+		cs := params["charset"]
+		text, known := decodeCharset(body, cs)
+		if cs == "" || !known {
+			p.warn("a forwarded message in the text is not UTF-8 and names no charset backstop knows (%q): read as Windows-1252 at best", cs)
+		} else {
+			p.note("the forwarded message below %q keeps its own charset %s inside a part that says UTF-8: read in %s", strings.TrimSpace(lines[i]), cs, cs)
+		}
+		for k := hdrEnd; k < end; k++ {
+			raw[k] = nil
+		}
+		raw[hdrEnd] = []byte(text)
+		changed = true
+		i = end
+	}
+	if !changed {
+		return data
+	}
+	var out [][]byte
+	for k, l := range raw {
+		if l == nil && k > 0 {
+			continue
+		}
+		out = append(out, l)
+	}
+	return bytes.Join(out, []byte("\n"))
 }
 
 // renderEncapsulated writes a message read from an encapsulation as a

@@ -304,6 +304,12 @@ func findQuoteHeader(lines []textLine, i int) (quoteHeader, bool) {
 // and Mail.ru write forwards ("-------- Пересылаемое сообщение --------"
 // then "06.01.2025, 09:14, John <john@example.com>:").
 func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeader, bool) {
+	return quoteHeaderAt(lines, i, afterSeparator, true)
+}
+
+// quoteHeaderAt is findQuoteHeaderIn; lineAbove applies the rule that
+// gives a line above an attribution back to its writer.
+func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quoteHeader, bool) {
 	d := lines[i].depth
 	if isBlank(lines[i].text) {
 		return quoteHeader{}, false
@@ -326,8 +332,11 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		if len(joined) > 400 {
 			break
 		}
+		if joined == "" || !endsWithColon(joined) && joined[0] != '-' && joined[0] != '=' {
+			continue // neither a colon at the end nor a rule at the start
+		}
 		t := joined
-		if k > 0 {
+		if k > 0 && strings.ContainsAny(t, "<>:") {
 			t = wrappedAddressRe.ReplaceAllString(t, "$1")
 		}
 		core := strings.Trim(t, decorChars+" ")
@@ -353,12 +362,17 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 			// verb between rules.
 			ok = true
 		}
-		if ok && k > 0 && !opensAttribution(lines[i].text) {
-			// A line that cannot start an attribution (no date, no
-			// address, no leading "On") is its writer's own when the
-			// lines below it are an attribution by themselves.
-			if _, below := findQuoteHeaderIn(lines, i+1, afterSeparator); below {
-				return quoteHeader{}, false
+		if ok && k > 0 && lineAbove {
+			// The first line is its writer's own when lines below it
+			// are an attribution by themselves, and it cannot start one
+			// (no date, no address, no leading "On") or those lines
+			// already name both the date and the sender.
+			for s := i + 1; s <= i+k; s++ {
+				below, isQH := quoteHeaderAt(lines, s, afterSeparator, false)
+				if isQH && below.end == i+k+1 &&
+					(!opensAttribution(lines[i].text) || below.from.Address != "" && holdsDate(lines[s].text)) {
+					return quoteHeader{}, false
+				}
 			}
 		}
 		if !ok {
@@ -400,6 +414,12 @@ var addressTailRe = regexp.MustCompile(`<\s*(?:mailto:\s*)?[^<>\s]+@[^<>\s]+$`)
 func endsDecorated(s string) bool {
 	s = strings.TrimSpace(s)
 	return strings.HasSuffix(s, "--") || strings.HasSuffix(s, "==")
+}
+
+// holdsDate reports a date or a time of day in s.
+func holdsDate(s string) bool {
+	s = cleanSpaces(s)
+	return dateishRe.MatchString(s) || anyTimeRe.MatchString(s)
 }
 
 // opensAttribution reports whether a line can be the first line of a

@@ -3,6 +3,7 @@ package parse
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file holds the words mail clients write around forwarded and quoted
@@ -109,23 +110,27 @@ var languages = []language{
 		date: w("datum", "odesláno"), subject: w("předmět"), other: w("odpověď na", "důležitost", "přílohy"),
 		forward: w("přeposlan", "preposlan"), original: w("původní zpráva"), wrote: w("napsal(a)", "napsala", "napsal"),
 		fwdPrefix: w("přep", "fs")},
-	{code: "sk", from: w("od"), to: w("komu"), cc: w("kópia"), date: w("dátum", "odoslané"), subject: w("predmet"),
+	{code: "sk", from: w("od"), to: w("komu"), cc: w("kópia"), bcc: w("skrytá kópia"), date: w("dátum", "odoslané"), subject: w("predmet"),
 		forward: w("preposlaná"), original: w("pôvodná správa"), wrote: w("napísal")},
 	{code: "ru", from: w("от", "отправитель", "от кого"), to: w("кому", "получатель"), cc: w("копия"), bcc: w("скрытая копия"),
 		date: w("дата", "отправлено"), subject: w("тема"), other: w("ответить", "важность", "вложения"),
 		forward: w("пересыла", "переслан", "переадрес"), original: w("исходное сообщение", "оригинальное сообщение"),
 		end: w("конец пересылаемого", "конец исходного"), wrote: w("написал(а)", "написала", "написал", "пишет"),
 		fwdPrefix: w("пересл"), replyPrefix: w("ответ")},
-	{code: "uk", from: w("від"), to: w("кому"), cc: w("копія"), date: w("дата", "надіслано"), subject: w("тема"),
+	{code: "uk", from: w("від"), to: w("кому"), cc: w("копія"), bcc: w("прихована копія"), date: w("дата", "надіслано"), subject: w("тема"),
 		forward: w("переслане", "пересланий"), original: w("оригінальне повідомлення", "вихідне повідомлення"),
 		wrote: w("написав"), replyPrefix: w("відп")},
-	{code: "bg", to: w("до"), date: w("изпратено"), subject: w("тема"), forward: w("препратено"),
+	{code: "bg", from: w("от"), to: w("до"), date: w("изпратено"), subject: w("тема", "относно"), forward: w("препратено"),
 		original: w("оригинално съобщение"), wrote: w("написа")},
 	{code: "hr", // Croatian, Serbian (Latin), Slovenian, Bosnian
-		from: w("šalje", "pošiljatelj", "od"), to: w("prima", "za"), cc: w("kopija"), date: w("poslano", "poslato", "datum"),
+		from: w("šalje", "pošiljatelj", "od"), to: w("prima", "za"), cc: w("kopija"), bcc: w("skrivena kopija"), date: w("poslano", "poslato", "datum"),
 		subject: w("predmet", "zadeva"), forward: w("proslijeđen", "prosleđen", "posredovan"),
 		original: w("izvorna poruka", "izvirno sporočilo"), wrote: w("napisao", "napisala"), replyPrefix: w("odg")},
-	{code: "hu", from: w("feladó"), to: w("címzett"), cc: w("másolatot kap"), date: w("elküldve", "dátum"), subject: w("tárgy"),
+	{code: "sr", // Serbian (Cyrillic; the Latin script is in the Croatian row)
+		from: w("од"), to: w("за", "прима"), cc: w("копија"), date: w("послато", "датум"), subject: w("предмет"),
+		forward: w("прослеђен"), original: w("оригинална порука"), wrote: w("је написао", "је написала")},
+	{code: "hu", from: w("feladó"), to: w("címzett"), cc: w("másolatot kap", "másolat"), bcc: w("titkos másolat", "rejtett másolat"),
+		date: w("elküldve", "dátum"), subject: w("tárgy"),
 		forward: w("továbbított"), original: w("eredeti üzenet"), wrote: w("írta"), fwdPrefix: w("továbbítás", "tov"),
 		replyPrefix: w("vá")},
 	{code: "ro", from: w("de la"), to: w("către", "catre"), date: w("trimis", "dată", "data trimiterii"), subject: w("subiect"),
@@ -217,7 +222,11 @@ func init() {
 			quoteVerbs = append(quoteVerbs, quoteVerb{v, true})
 		}
 	}
-	labelInLineRe = labelsRegexp()
+	for l := range headerLabels {
+		if n := utf8.RuneCountInString(l); n > maxLabelRunes {
+			maxLabelRunes = n
+		}
+	}
 }
 
 // subjectPrefixRe matches one leading "Xx:" or "Xx[2]:" prefix.
@@ -305,6 +314,14 @@ func isASCIIWordByte(c byte) bool {
 // quoteHeaderStart are words that open a quote header before its date, so
 // the date parser and the name finder can skip them.
 var quoteHeaderLead = regexp.MustCompile(`(?i)^\s*(on|am|le|el|il giorno|il|em|op|den|dne|w dniu|citando|quoting|zitat von)\s+`)
+
+// footerKeywords are words every footer of footerRe holds (lower case): a
+// line without one is not a footer, and the costly expression is not run.
+var footerKeywords = []string{
+	"sent", "outlook", "gesendet", "envoyé", "enviado", "inviato", "verzonden", "verstuurd", "skickat", "sendt",
+	"lähetetty", "wysłane", "odesláno", "отправлено", "gönderildi", "から送信", "发自", "发送", "傳送", "寄自",
+	"에서 보냄", "proton mail",
+}
 
 // footerRe matches the one-line footers mobile and web clients append
 // ("Sent from my iPhone", "Von meinem iPhone gesendet", "Get Outlook for

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
@@ -292,6 +293,9 @@ func (p *parser) readText(r io.Reader, mt string, params map[string]string, pm *
 	if charset == "" && mt == "text/html" {
 		charset = htmlCharset(data)
 	}
+	if mt == "text/plain" && isUTF8Label(charset) && !utf8.Valid(data) {
+		data = p.recodeEncapsulated(data)
+	}
 	s, ok := decodeCharset(data, charset)
 	if !ok {
 		p.warn("unknown charset %q: text read as UTF-8 or Windows-1252 at best", charset)
@@ -305,6 +309,16 @@ func (p *parser) readText(r io.Reader, mt string, params map[string]string, pm *
 	} else {
 		pm.html = append(pm.html, s)
 	}
+}
+
+// isUTF8Label reports a charset label that means UTF-8 (or says nothing
+// and is read as UTF-8).
+func isUTF8Label(cs string) bool {
+	switch strings.ToLower(strings.TrimSpace(cs)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // readAttachedMessage reads a message/rfc822 part or an attached .eml file.
@@ -458,7 +472,9 @@ func fillHeaders(m *Message, h gomail.Header) {
 			m.Date = &t
 		}
 	}
-	if s, err := h.Subject(); err == nil {
+	if raw := h.Get("Subject"); brokenWordRe.MatchString(raw) {
+		m.Subject = toUTF8(decodeWords(raw))
+	} else if s, err := h.Subject(); err == nil {
 		m.Subject = toUTF8(s)
 	} else {
 		m.Subject = toUTF8(decodeWords(h.Get("Subject")))

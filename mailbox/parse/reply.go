@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // ExtractReply returns only what the writer of a plain-text body wrote:
 // quoted lines ("> "), attributions ("On … wrote:" in any language of the
@@ -14,6 +17,9 @@ func ExtractReply(text string) string {
 	r, _ := extractReply(text)
 	return r
 }
+
+// maxExplained bounds the dropped passages replyCut lists one by one.
+const maxExplained = 50
 
 // replyCut says where and why extractReply stopped, and what it dropped
 // above that point, for Explain.
@@ -31,10 +37,17 @@ func extractReply(text string) (string, replyCut) {
 	stop := func(i int, why string) {
 		cut.line, cut.why = lines[i].n, why
 	}
-	quotedFrom := -1
+	quotedFrom, more := -1, 0
+	drop := func(what string) {
+		if len(cut.dropped) < maxExplained {
+			cut.dropped = append(cut.dropped, what)
+		} else {
+			more++
+		}
+	}
 	flushQuoted := func(i int) {
 		if quotedFrom >= 0 {
-			cut.dropped = append(cut.dropped, "quoted (\">\") "+lineRange(lines, quotedFrom, i))
+			drop("quoted (\">\") " + lineRange(lines, quotedFrom, i))
 			quotedFrom = -1
 		}
 	}
@@ -93,7 +106,7 @@ loop:
 		}
 		if qh, ok := findQuoteHeader(lines, i); ok {
 			if d, idx := nextContentDepth(lines, qh.end); idx >= 0 && d > 0 {
-				cut.dropped = append(cut.dropped, "quote header "+lineRange(lines, i, qh.end))
+				drop("quote header " + lineRange(lines, i, qh.end))
 				i = qh.end - 1 // drop the attribution; the quote is skipped
 				continue
 			}
@@ -110,6 +123,9 @@ loop:
 		out = append(out, l.text)
 	}
 	flushQuoted(len(lines))
+	if more > 0 {
+		cut.dropped = append(cut.dropped, fmt.Sprintf("%d more quoted passages or quote headers", more))
+	}
 	return joinTrimmed(out), cut
 }
 
@@ -139,7 +155,17 @@ func stripSignature(text string) string {
 
 // isFooter reports a mobile or web client footer line.
 func isFooter(s string) bool {
-	return len(s) <= 160 && footerRe.MatchString(cleanSpaces(s))
+	if len(s) > 160 {
+		return false
+	}
+	s = cleanSpaces(s)
+	ls := strings.ToLower(s)
+	for _, k := range footerKeywords {
+		if strings.Contains(ls, k) {
+			return footerRe.MatchString(s)
+		}
+	}
+	return false
 }
 
 // looksLikeAttribution reports a line (or two) ending in a colon that holds
@@ -151,6 +177,9 @@ func looksLikeAttribution(lines []textLine, i int) bool {
 		return false
 	}
 	if !endsWithColon(t) && i+1 < len(lines) && lines[i+1].depth == lines[i].depth {
+		if looksLikeAttribution(lines, i+1) && endsWithColon(lines[i+1].text) {
+			return false // the attribution is the next line alone
+		}
 		t += " " + strings.TrimSpace(cleanSpaces(lines[i+1].text))
 	}
 	if !endsWithColon(t) || len(t) > 300 {

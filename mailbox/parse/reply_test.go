@@ -30,6 +30,14 @@ func TestExtractReply(t *testing.T) {
 		{"unknown language original message", "OK\n\n-----Eredeti üzenet-----\nFeladó: backstop <b@corp.example>\nElküldve: 2025. január 6. 9:14\nTárgy: x\n\nRESOLVE\n", "OK"},
 		{"unknown language block without divider", "SEVER\n\nKutoka: backstop <b@corp.example>\nImetumwa: 2025-01-06 09:14\nKwa: Lead\nMada: x\n\nRESOLVE\n", "SEVER"},
 		{"unknown language attribution above unquoted text", "SEVER\n\nKwenye 2025-01-06 09:14, backstop <b@corp.example> aliandika:\n\nRESOLVE\n", "SEVER"},
+		{"line above with a time", "SEVER — call at 10:30\nOn Tue, Jan 7, 2025 at 8:02 AM Backstop <b@x.example> wrote:\n> q", "SEVER — call at 10:30"},
+		{"line above with a comma", "Thanks, handling it.\nOn Tue, Jan 7, 2025 at 8:02 AM Backstop <b@x.example> wrote:\n> q", "Thanks, handling it."},
+		{"date wrapped from name", "STATUS\n\nOn Tue, Jan 7, 2025 at 8:02 AM\nBackstop <b@x.example> wrote:\n> q", "STATUS"},
+		{"address wrapped after <", "STATUS\n\nOn Tue, Jan 7, 2025 at 8:02 AM Backstop <\nb@x.example> wrote:\n> q", "STATUS"},
+		{"french wrapped after the date, line above", "STATUS\nLe 7 janv. 2025 à 08:02,\nBackstop <b@x.example> a écrit :\n> q", "STATUS"},
+		{"mailto wrapped over five lines", "STATUS\n\nOn Tue, Jan 7, 2025 at 8:02 AM Backstop\n<\nmailto:\nb@x.example\n> wrote:\n\n> SEVER", "STATUS"},
+		{"gmail iso date, no verb", "BOUNDARY\n\n2016-03-03 17:21 GMT+01:00 Backstop <b@x.example>:\n\n> SEVER", "BOUNDARY"},
+		{"android rules, no colon", "RESOLVE\n---- Backstop wrote ----\nReply SEVER or BOUNDARY", "RESOLVE"},
 		{"empty", "", ""},
 	}
 	for _, tt := range tests {

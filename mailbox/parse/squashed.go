@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"regexp"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -15,23 +13,31 @@ import (
 // only. unsquashBlock cuts such a line back into one line per field, so
 // that the rules for header blocks read it like any other.
 
-// labelInLineRe matches any label of headerLabels followed by a colon,
-// longest labels first.
-var labelInLineRe *regexp.Regexp
+// maxLabelRunes is the length of the longest label of headerLabels, in
+// runes; set with it.
+var maxLabelRunes int
 
-// labelsRegexp builds labelInLineRe from headerLabels.
-func labelsRegexp() *regexp.Regexp {
-	labels := make([]string, 0, len(headerLabels))
-	for l := range headerLabels {
-		labels = append(labels, regexp.QuoteMeta(l))
+// labelEndingAt returns where the label that ends just before s[colon]
+// (a colon, with maybe one space before it) starts, and its field: the
+// longest label of headerLabels that ends there.
+func labelEndingAt(s string, colon int) (int, blockField, bool) {
+	end := colon
+	if end > 0 && s[end-1] == ' ' {
+		end--
+	} else if strings.HasSuffix(s[:end], "\u00a0") {
+		end -= len("\u00a0")
 	}
-	sort.Slice(labels, func(i, j int) bool {
-		if len(labels[i]) != len(labels[j]) {
-			return len(labels[i]) > len(labels[j])
+	best, bestField, found := 0, fieldNone, false
+	start, n := end, 0
+	for start > 0 && n < maxLabelRunes {
+		_, size := utf8.DecodeLastRuneInString(s[:start])
+		start -= size
+		n++
+		if f, ok := headerLabels[lowerText(s[start:end])]; ok {
+			best, bestField, found = start, f, true
 		}
-		return labels[i] < labels[j]
-	})
-	return regexp.MustCompile(`(?i)(` + strings.Join(labels, "|") + `)[ \x{a0}]?[:：]`)
+	}
+	return best, bestField, found
 }
 
 // unsquashBlock returns the pieces of a line that holds a whole header
@@ -43,17 +49,24 @@ func unsquashBlock(s string) []string {
 	}
 	var cuts []int
 	fields := map[blockField]bool{}
-	for _, m := range labelInLineRe.FindAllStringSubmatchIndex(s, -1) {
-		start := m[2]
-		if !labelStartsHere(s, start) {
+	last := 0 // labels do not overlap: a label starts after the previous colon
+	for i := 0; i < len(s); i++ {
+		colonLen := 0
+		switch {
+		case s[i] == ':':
+			colonLen = 1
+		case strings.HasPrefix(s[i:], "："):
+			colonLen = len("：")
+		default:
 			continue
 		}
-		f := headerLabels[lowerText(strings.Join(strings.Fields(s[m[2]:m[3]]), " "))]
-		if f == fieldNone {
-			continue
+		start, f, ok := labelEndingAt(s, i)
+		if ok && start >= last && f != fieldNone && labelStartsHere(s, start) {
+			cuts = append(cuts, start)
+			fields[f] = true
 		}
-		cuts = append(cuts, start)
-		fields[f] = true
+		last = i + colonLen
+		i += colonLen - 1
 	}
 	others := 0
 	for _, f := range []blockField{fieldTo, fieldCc, fieldDate, fieldSubject} {

@@ -31,3 +31,7 @@ CREATE TABLE held_back (
     summarised_at INTEGER
 );
 CREATE INDEX held_back_pending ON held_back (summarised_at, recipient);
+
+-- A message whose Message-ID an earlier, different message carried is
+-- processed all the same; this finds the earlier one for the audit trail.
+CREATE INDEX messages_message_id ON messages (message_id);

@@ -12,7 +12,7 @@
 # CLIENT/NAME.eml, beside CLIENT/NAME.expect.json written from mail.py's
 # tables (what was put in the original and what the client was told to do).
 #
-# CLIENT is one of: mutt neomutt s-nail nmh alpine (default: all). Run as
+# CLIENT is one of: mutt neomutt s-nail nmh mblaze alpine (default: all). Run as
 # root on Debian 12; installs what it needs with apt-get. The clients' dates,
 # Message-IDs and boundaries change with every run, so a run rewrites every
 # fixture of the clients it runs. Never edit a fixture by hand.
@@ -26,7 +26,7 @@ MAILPY=$HERE/mail.py
 EDITOR_SH=$HERE/editor.sh
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 
-CLIENTS=${*:-mutt neomutt s-nail nmh alpine}
+CLIENTS=${*:-mutt neomutt s-nail nmh mblaze alpine}
 
 install_packages() {
 	local need=()
@@ -38,6 +38,7 @@ install_packages() {
 	for c in $CLIENTS; do
 		case $c in
 		nmh) [ -x /usr/bin/mh/forw ] || need+=(nmh) ;;
+		mblaze) command -v mfwd >/dev/null || need+=(mblaze); command -v msmtp >/dev/null || need+=(msmtp) ;;
 		*) command -v "$c" >/dev/null || need+=("$c") ;;
 		esac
 	done
@@ -90,11 +91,16 @@ produce() {
 }
 
 # edit_as MODE TEXT [TO]: what editor.sh types next ("" for nothing), and
-# the address it fills into an empty To: of a draft.
+# the address it fills into an empty To: of a draft. MODE-tight types
+# without a blank line between the text and the client's.
 edit_as() {
-	export EDIT_MODE=$1 EDIT_TO=${3:-}
+	local mode=$1 gap=1
+	case $mode in *-tight) mode=${mode%-tight} gap=0 ;; esac
+	export EDIT_MODE=$mode EDIT_GAP=$gap EDIT_TO=${3:-}
 	printf '%s\n' "$2" >"$W/typed.txt"
 	export EDIT_TEXT=$W/typed.txt
+	printf 'EDIT_MODE=%q EDIT_GAP=%q EDIT_TO=%q EDIT_TEXT=%q\n' \
+		"$EDIT_MODE" "$EDIT_GAP" "$EDIT_TO" "$EDIT_TEXT" >"$W/edit.env"
 }
 
 # --- mutt and neomutt --------------------------------------------------------
@@ -134,11 +140,12 @@ mutt_do() {
 
 run_mutt() { # run_mutt BIN
 	local bin=$1 version
-	version=$($bin -v | head -1 | sed 's/ (.*//')
+	version=$($bin -v | sed -n '1s/ (.*//p')
 	local rc=$W/$bin.rc
 	for name in $FORWARDS; do
 		local id=${name//_/-}.original
-		for action in fwd_inline fwd_inline_note fwd_inline_fullheaders fwd_attach fwd_attach_note; do
+		for action in fwd_inline fwd_inline_note fwd_inline_note_tight fwd_inline_quoted_note \
+			fwd_inline_fullheaders fwd_attach fwd_attach_note; do
 			# fwd_inline_fullheaders: without the system configuration
 			# (-n), whose "ignore *" keeps a forward to a few headers,
 			# every header of the original is copied into the forward.
@@ -148,8 +155,11 @@ run_mutt() { # run_mutt BIN
 			fwd_inline*) mutt_rc "$bin" sam@support.example "Sam Carter" no >"$rc" ;;
 			fwd_attach*) mutt_rc "$bin" sam@support.example "Sam Carter" yes >"$rc" ;;
 			esac
+			# fwd_inline_quoted_note: the forwarded text quoted with "> ".
+			[ $action = fwd_inline_quoted_note ] && echo "set forward_quote=yes" >>"$rc"
 			case $action in
 			*_note) edit_as top "$(python3 "$MAILPY" note "$name")" ;;
+			*_note_tight) edit_as top-tight "$(python3 "$MAILPY" note "$name")" ;;
 			*) edit_as none "" ;;
 			esac
 			produce "$bin" "$version" "$name" "$action" \
@@ -159,9 +169,10 @@ run_mutt() { # run_mutt BIN
 	mutt_rc "$bin" lee@support.example "Lee Morgan" no >"$rc"
 	for name in $REPLIES; do
 		local id=${name//_/-}.original
-		for action in reply reply_bottom; do
+		for action in reply reply_tight reply_bottom; do
 			case $action in
 			reply) edit_as top "$(python3 "$MAILPY" reply "$name")" ;;
+			reply_tight) edit_as top-tight "$(python3 "$MAILPY" reply "$name")" ;;
 			reply_bottom) edit_as bottom "$(python3 "$MAILPY" reply "$name")" ;;
 			esac
 			produce "$bin" "$version" "$name" "$action" mutt_do "$bin" "$rc" "$id" "<reply>y"
@@ -171,12 +182,13 @@ run_mutt() { # run_mutt BIN
 
 # --- s-nail -------------------------------------------------------------------
 # Batch mode (-#): commands and the typed text come from standard input;
-# "~e" runs the editor (editor.sh) on the message being written.
+# "~e" runs the editor (editor.sh) on the message being written, header
+# included (Debian's /etc/s-nail.rc sets editheaders).
 
 snail_do() { # snail_do USER NAME COMMANDS [FLAGS...]
 	local user=$1 name=$2 commands=$3
 	shift 3
-	printf '%s' "$commands" | timeout 60 s-nail -# -n -S v15-compat -S ttycharset=utf-8 \
+	printf '%s' "$commands" | HOME=$W timeout 60 s-nail -# -S v15-compat -S ttycharset=utf-8 \
 		-S "mta=smtp://127.0.0.1:$SMTP_PORT" -S smtp-auth=none -S "DEAD=$W/dead.letter" \
 		-S "from=$name <$user>" -S "password=$PASSWORD" -S imap-auth=login -S hold -S keep \
 		-S quote -S "EDITOR=$EDITOR_SH" "$@" -f "imap://${user/@/%40}@127.0.0.1:$IMAP_PORT/INBOX"
@@ -185,24 +197,25 @@ snail_do() { # snail_do USER NAME COMMANDS [FLAGS...]
 run_snail() {
 	local version
 	version=$(s-nail -V | sed 's/,.*//')
+	local sam=(sam@support.example "Sam Carter") lee=(lee@support.example "Lee Morgan")
 	for name in $FORWARDS; do
 		local spec="'(header message-id \"${name//_/-}.original\")'"
 		local fwd="forward $spec escalations@support.example"
 		local note
 		note=$(python3 "$MAILPY" note "$name")
 		edit_as none ""
-		produce s-nail "$version" "$name" fwd_inline \
-			snail_do sam@support.example "Sam Carter" "$fwd"$'\n~.\nexit\n'
+		produce s-nail "$version" "$name" fwd_inline snail_do "${sam[@]}" "$fwd"$'\n~.\nexit\n'
 		# s-nail puts the forwarded text first: the note goes above it
 		# in the editor.
-		edit_as top "$note"
-		produce s-nail "$version" "$name" fwd_inline_note \
-			snail_do sam@support.example "Sam Carter" "$fwd"$'\n~e\n~.\nexit\n'
+		edit_as below-headers "$note"
+		produce s-nail "$version" "$name" fwd_inline_note snail_do "${sam[@]}" "$fwd"$'\n~e\n~.\nexit\n'
+		edit_as below-headers-tight "$note"
+		produce s-nail "$version" "$name" fwd_inline_note_tight snail_do "${sam[@]}" "$fwd"$'\n~e\n~.\nexit\n'
 		edit_as none ""
 		produce s-nail "$version" "$name" fwd_attach \
-			snail_do sam@support.example "Sam Carter" "$fwd"$'\n~.\nexit\n' -S forward-as-attachment
+			snail_do "${sam[@]}" "$fwd"$'\n~.\nexit\n' -S forward-as-attachment
 		produce s-nail "$version" "$name" fwd_attach_note \
-			snail_do sam@support.example "Sam Carter" "$fwd"$'\n'"$note"$'\n~.\nexit\n' -S forward-as-attachment
+			snail_do "${sam[@]}" "$fwd"$'\n'"$note"$'\n~.\nexit\n' -S forward-as-attachment
 	done
 	for name in $REPLIES; do
 		local spec="'(header message-id \"${name//_/-}.original\")'"
@@ -210,12 +223,12 @@ run_snail() {
 		text=$(python3 "$MAILPY" reply "$name")
 		# "Reply" answers the sender only; with "quote" the original comes
 		# first, quoted: typed lines go below it, the editor puts them above.
-		edit_as top "$text"
-		produce s-nail "$version" "$name" reply \
-			snail_do lee@support.example "Lee Morgan" "Reply $spec"$'\n~e\n~.\nexit\n'
+		edit_as below-headers "$text"
+		produce s-nail "$version" "$name" reply snail_do "${lee[@]}" "Reply $spec"$'\n~e\n~.\nexit\n'
+		edit_as below-headers-tight "$text"
+		produce s-nail "$version" "$name" reply_tight snail_do "${lee[@]}" "Reply $spec"$'\n~e\n~.\nexit\n'
 		edit_as none ""
-		produce s-nail "$version" "$name" reply_bottom \
-			snail_do lee@support.example "Lee Morgan" "Reply $spec"$'\n'"$text"$'\n~.\nexit\n'
+		produce s-nail "$version" "$name" reply_bottom snail_do "${lee[@]}" "Reply $spec"$'\n'"$text"$'\n~.\nexit\n'
 	done
 }
 
@@ -264,6 +277,12 @@ run_nmh() {
 		edit_as below-headers "$note" $to
 		produce nmh "$version" "$name" fwd_inline_note \
 			nmh_do "$sam" $'send\n' /usr/bin/mh/forw -editor "$EDITOR_SH" +inbox "$n"
+		edit_as below-headers-tight "$note" $to
+		produce nmh "$version" "$name" fwd_inline_note_tight \
+			nmh_do "$sam" $'send\n' /usr/bin/mh/forw -editor "$EDITOR_SH" +inbox "$n"
+		edit_as below-headers "$note" $to
+		produce nmh "$version" "$name" fwd_inline_filter_note \
+			nmh_do "$sam" $'send\n' /usr/bin/mh/forw -filter mhl.forward -editor "$EDITOR_SH" +inbox "$n"
 		edit_as none "" $to
 		produce nmh "$version" "$name" fwd_attach \
 			nmh_do "$sam" $'mime\nsend\n' /usr/bin/mh/forw -mime -editor "$EDITOR_SH" +inbox "$n"
@@ -278,15 +297,241 @@ run_nmh() {
 		edit_as below-headers "$text"
 		produce nmh "$version" "$name" reply \
 			nmh_do "$lee" $'send\n' /usr/bin/mh/repl -filter mhl.reply -editor "$EDITOR_SH" +inbox "$n"
+		edit_as below-headers-tight "$text"
+		produce nmh "$version" "$name" reply_tight \
+			nmh_do "$lee" $'send\n' /usr/bin/mh/repl -filter mhl.reply -editor "$EDITOR_SH" +inbox "$n"
 		edit_as bottom "$text"
 		produce nmh "$version" "$name" reply_bottom \
 			nmh_do "$lee" $'send\n' /usr/bin/mh/repl -filter mhl.reply -editor "$EDITOR_SH" +inbox "$n"
 	done
 }
 
+# --- mblaze --------------------------------------------------------------------
+# Unix tools over message files: the mailbox is fetched over IMAP into files
+# (LF line ends); mfwd (-r: RFC 934, rendered as text) and mrep write a draft,
+# run the editor (editor.sh, which fills in To: for a forward), and "s" at
+# the "What now?" prompt sends it through msmtp, an SMTP client.
+
+mblaze_home() { # mblaze_home USER NAME: prints the directory with USER's mail
+	local h=$W/mblaze/${1%@*}
+	mkdir -p "$h/conf" "$h/mail"
+	cat >"$h/conf/profile" <<PROFILE
+Local-Mailbox: $2 <$1>
+Sendmail: msmtp
+Sendmail-Args: --host=127.0.0.1 --port=$SMTP_PORT --auth=off --tls=off --from=$1 -t
+PROFILE
+	: >"$h/conf/seq"
+	python3 "$MAILPY" dump "$1" "$IMAP_PORT" "$h/mail"
+	echo "$h"
+}
+
+mblaze_do() { # mblaze_do HOME COMMAND...: run COMMAND as the user of HOME, then send
+	local h=$1
+	shift
+	(cd "$h" && printf 's\n' | HOME=$h MBLAZE=$h/conf EDITOR=$EDITOR_SH timeout 60 "$@")
+}
+
+run_mblaze() {
+	local version sam lee
+	version="mblaze $(dpkg-query -W -f '${Version}' mblaze | sed 's/-[^-]*$//')"
+	sam=$(mblaze_home sam@support.example "Sam Carter")
+	lee=$(mblaze_home lee@support.example "Lee Morgan")
+	local to=escalations@support.example
+	for name in $FORWARDS; do
+		local f note
+		f=$(grep -l "^Message-ID: <${name//_/-}.original@" "$sam"/mail/*.eml)
+		note=$(python3 "$MAILPY" note "$name")
+		edit_as none "" $to
+		produce mblaze "$version" "$name" fwd_inline mblaze_do "$sam" mfwd -r "$f"
+		edit_as below-headers "$note" $to
+		produce mblaze "$version" "$name" fwd_inline_note mblaze_do "$sam" mfwd -r "$f"
+		edit_as below-headers-tight "$note" $to
+		produce mblaze "$version" "$name" fwd_inline_note_tight mblaze_do "$sam" mfwd -r "$f"
+		edit_as none "" $to
+		produce mblaze "$version" "$name" fwd_attach mblaze_do "$sam" mfwd "$f"
+		edit_as below-headers "$note" $to
+		produce mblaze "$version" "$name" fwd_attach_note mblaze_do "$sam" mfwd "$f"
+	done
+	for name in $REPLIES; do
+		local f text
+		f=$(grep -l "^Message-ID: <${name//_/-}.original@" "$lee"/mail/*.eml)
+		text=$(python3 "$MAILPY" reply "$name")
+		edit_as below-headers "$text"
+		produce mblaze "$version" "$name" reply mblaze_do "$lee" mrep "$f"
+		edit_as below-headers-tight "$text"
+		produce mblaze "$version" "$name" reply_tight mblaze_do "$lee" mrep "$f"
+		edit_as bottom "$text"
+		produce mblaze "$version" "$name" reply_bottom mblaze_do "$lee" mrep "$f"
+	done
+}
+
+# --- alpine --------------------------------------------------------------------
+# A full-screen client: it runs in a tmux session of its own tmux server
+# (-L), and generate.sh reads the screen (capture-pane) and types keys
+# (send-keys) as a person would. Its composer runs editor.sh as soon as the
+# cursor enters the message text (enable-alternate-editor-implicitly).
+
+tm() { tmux -L backstop-fixtures "$@"; }
+
+# tm_wait REGEX [SECONDS]: wait until the screen shows REGEX.
+tm_wait() {
+	local i
+	for i in $(seq $((${2:-20} * 5))); do
+		tm capture-pane -p -t alpine | grep -qE "$1" && return 0
+		sleep 0.2
+	done
+	echo "alpine: no \"$1\" on the screen:" >&2
+	tm capture-pane -p -t alpine | grep -v '^$' >&2
+	return 1
+}
+
+# alpine_start USER NAME FEATURES: open USER's INBOX in alpine.
+alpine_start() {
+	local user=$1 name=$2 h=$W/alpine/${1%@*}
+	mkdir -p "$h"
+	cat >"$h/pinerc" <<PINERC
+personal-name=$name
+user-domain=support.example
+customized-hdrs=From: $name <$user>
+smtp-server=127.0.0.1:$SMTP_PORT/notls
+inbox-path={127.0.0.1:$IMAP_PORT/imap/notls/user=$user}INBOX
+editor=$EDITOR_SH
+feature-list=enable-alternate-editor-implicitly,quell-user-lookup-in-passwd-file$3
+last-version-used=2.26
+PINERC
+	tm kill-session -t alpine 2>/dev/null || true
+	tm new-session -d -s alpine -x 150 -y 50 \
+		"env HOME=$h TERM=xterm EDIT_ENV=$W/edit.env alpine -i -p $h/pinerc -P /dev/null"
+	local i
+	for i in $(seq 60); do
+		local screen
+		screen=$(tm capture-pane -p -t alpine)
+		case $screen in
+		*"Exit this greeting"*) tm send-keys -t alpine E ;;
+		*"ENTER PASSWORD"*) tm send-keys -t alpine -l "$PASSWORD" && tm send-keys -t alpine Enter ;;
+		*"Preserve password"*) tm send-keys -t alpine N ;;
+		*"MESSAGE INDEX"*"Folder: INBOX"*) return 0 ;;
+		esac
+		sleep 0.5
+	done
+	echo "alpine: INBOX did not open" >&2
+	return 1
+}
+
+alpine_stop() {
+	tm send-keys -t alpine q
+	tm_wait "Really quit" 5 && tm send-keys -t alpine y
+	sleep 1
+	tm kill-server 2>/dev/null || true
+}
+
+# alpine_send: in the composer, send the message and answer the questions.
+alpine_send() {
+	sleep 0.5
+	tm send-keys -t alpine C-x
+	local i
+	for i in $(seq 60); do
+		local screen
+		screen=$(tm capture-pane -p -t alpine)
+		case $screen in
+		*"Send message?"*) tm send-keys -t alpine y ;;
+		*"doesn't exist.  Create?"*) tm send-keys -t alpine y ;;
+		*"Message sent"*) return 0 ;;
+		*"MESSAGE INDEX"*"Folder: INBOX"*) return 0 ;;
+		esac
+		sleep 0.5
+	done
+	echo "alpine: the message was not sent" >&2
+	tm capture-pane -p -t alpine | grep -v '^$' >&2
+	return 1
+}
+
+# alpine_jump USER NAME: make the original NAME the current message.
+alpine_jump() {
+	local n
+	n=$(python3 "$MAILPY" seq "$1" "$IMAP_PORT" "$2") || return 1
+	tm_wait "MESSAGE INDEX" || return 1
+	tm send-keys -t alpine J
+	tm_wait "Message number to jump to" 5 || return 1
+	tm send-keys -t alpine -l "$n"
+	tm send-keys -t alpine Enter
+	sleep 0.5
+}
+
+alpine_forward() { # alpine_forward NAME
+	alpine_jump sam@support.example "$1" || return 1
+	tm send-keys -t alpine F
+	tm_wait "FORWARD MESSAGE" || return 1
+	tm send-keys -t alpine -l escalations@support.example
+	# To, Cc, Attchmnt, Subject, then the message text: the editor runs.
+	tm send-keys -t alpine Down Down Down Down
+	sleep 1
+	alpine_send
+}
+
+alpine_reply() { # alpine_reply NAME
+	alpine_jump lee@support.example "$1" || return 1
+	tm send-keys -t alpine R
+	local i
+	for i in $(seq 40); do
+		local screen
+		screen=$(tm capture-pane -p -t alpine)
+		case $screen in
+		*"Include original message"*) tm send-keys -t alpine y ;;
+		*"Reply to all recipients"*) tm send-keys -t alpine n ;;
+		*"COMPOSE MESSAGE"* | *"REPLY"*"----- Message Text -----"*) break ;;
+		esac
+		sleep 0.5
+	done
+	# The cursor starts in the message text; leaving it and coming back
+	# runs the editor.
+	tm send-keys -t alpine Up Down
+	sleep 1
+	alpine_send
+}
+
+run_alpine() {
+	local version
+	version=$(alpine -v 2>&1 | sed -n '1{s/ built .*//; s/ (.*)//; p}')
+	local to=escalations@support.example
+	alpine_start sam@support.example "Sam Carter" ""
+	for name in $FORWARDS; do
+		local note
+		note=$(python3 "$MAILPY" note "$name")
+		edit_as none ""
+		produce alpine "$version" "$name" fwd_inline alpine_forward "$name"
+		edit_as top "$note"
+		produce alpine "$version" "$name" fwd_inline_note alpine_forward "$name"
+	done
+	alpine_stop
+	alpine_start sam@support.example "Sam Carter" ",forward-as-attachment"
+	for name in $FORWARDS; do
+		local note
+		note=$(python3 "$MAILPY" note "$name")
+		edit_as none ""
+		produce alpine "$version" "$name" fwd_attach alpine_forward "$name"
+		edit_as top "$note"
+		produce alpine "$version" "$name" fwd_attach_note alpine_forward "$name"
+	done
+	alpine_stop
+	alpine_start lee@support.example "Lee Morgan" ""
+	for name in $REPLIES; do
+		local text
+		text=$(python3 "$MAILPY" reply "$name")
+		edit_as top "$text"
+		produce alpine "$version" "$name" reply alpine_reply "$name"
+		edit_as bottom "$text"
+		produce alpine "$version" "$name" reply_bottom alpine_reply "$name"
+	done
+	alpine_stop
+}
+
 main() {
 	install_packages
 	W=${WORK:-$(mktemp -d /tmp/backstop-clients.XXXXXX)}
+	# A reused WORK starts without the mail of an earlier run, which would
+	# be found twice.
+	rm -rf "$W/mail" "$W/dovecot" "$W/postfix" "$W/nmh" "$W/alpine"
 	mkdir -p "$W"
 	chmod 755 "$W"
 	trap cleanup EXIT
@@ -309,6 +554,8 @@ main() {
 	for client in $CLIENTS; do
 		case $client in
 		nmh) run_nmh ;;
+		alpine) run_alpine ;;
+		mblaze) run_mblaze ;;
 		mutt | neomutt) run_mutt "$client" ;;
 		s-nail) run_snail ;;
 		*) echo "generate: unknown client $client" >&2; exit 2 ;;
@@ -323,4 +570,4 @@ main() {
 
 # Bash reads a script as it runs it: everything above is read before main runs,
 # so editing this file during a run cannot break the run.
-main "$@"
+main "$@"; exit

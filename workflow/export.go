@@ -1,0 +1,59 @@
+package workflow
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// StoredMessage is a message as backstop received it, for an export.
+type StoredMessage struct {
+	ID          int64 // messages row
+	MessageID   string
+	From        string
+	Received    time.Time
+	Class       string
+	SHA256      string   // of Raw as received; kept after Raw is purged
+	AuthResults []string // the Authentication-Results it arrived with, top first
+	Raw         []byte   // nil when not kept or purged
+}
+
+// Messages returns the messages recorded on an incident, oldest first,
+// decrypted.
+func (s *Store) Messages(ctx context.Context, incident int64) ([]StoredMessage, error) {
+	var out []StoredMessage
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, message_id, from_address, received_at, class, sha256, auth_results, raw
+			FROM messages WHERE incident_id = ? ORDER BY id`, incident)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o StoredMessage
+			var at int64
+			var auth string
+			var raw []byte
+			if err := rows.Scan(&o.ID, &o.MessageID, &o.From, &at, &o.Class, &o.SHA256, &auth, &raw); err != nil {
+				return err
+			}
+			o.Received = time.UnixMilli(at).UTC()
+			if auth != "" {
+				json.Unmarshal([]byte(auth), &o.AuthResults)
+			}
+			if raw != nil {
+				if o.Raw, err = s.open("messages", "raw", o.ID, raw); err != nil {
+					return err
+				}
+			}
+			out = append(out, o)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reading the messages of %s: %w", Ref(incident), err)
+	}
+	return out, nil
+}

@@ -74,22 +74,13 @@ func (s *Store) chainHead(ctx context.Context, q querier, chain int64) (string, 
 // it to the previous event of its incident and seals its detail.
 func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at time.Time, actor, kind, detail, messageID string) (err error) {
 	chain := chainOf(incident)
-	var id int64
-	var head sql.NullString
-	if chain == 0 {
-		err = s.query(ctx, tx, slotNullQuery).Scan(&id, &head)
-	} else {
-		err = s.query(ctx, tx, slotQuery, chain).Scan(&id, &head)
-	}
+	id, err := s.nextID(ctx, tx, "events")
 	if err != nil {
-		return fmt.Errorf("recording a %s event: %w", kind, err)
+		return err
 	}
-	prev := head.String
-	if !head.Valid {
-		// A new chain, or one retention emptied: its anchor, if any.
-		if prev, err = s.chainHead(ctx, tx, chain); err != nil {
-			return err
-		}
+	prev, err := s.chainHead(ctx, tx, chain)
+	if err != nil {
+		return err
 	}
 	h := eventHash(prev, id, chain, ms(at), actor, kind, detail, messageID)
 	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, incident_id, at, actor, kind, detail, message_id, prev_hash, hash)

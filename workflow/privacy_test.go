@@ -194,7 +194,7 @@ func TestRotateKeyInterruptedAndResumed(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ; i++ {
+		for i := 0; i < 40; i++ {
 			select {
 			case <-stop:
 				return
@@ -205,7 +205,7 @@ func TestRotateKeyInterruptedAndResumed(t *testing.T) {
 				t.Errorf("Handle during rotation: %v", err)
 				return
 			}
-			time.Sleep(5 * time.Millisecond) // mail arrives; it does not hold the lock forever
+			time.Sleep(20 * time.Millisecond) // mail arrives; it does not hold the lock forever
 		}
 	}()
 	_, err = rot.RotateKey(rctx, nil)

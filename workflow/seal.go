@@ -337,12 +337,24 @@ func (s *Store) openString(table, column string, row int64, v []byte) (string, e
 // nextID returns the id the next row inserted into table will get (the
 // tables use AUTOINCREMENT), so that a value can be sealed with its row id
 // before the INSERT. Inside a write transaction nobody else can insert.
+// Within one transaction the ids are counted in memory after the first
+// query: every INSERT into these tables takes its id from here.
 func (s *Store) nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
+	if s.idsTx != tx {
+		s.idsTx, s.ids = tx, map[string]int64{}
+	}
+	if id := s.ids[table]; id > 0 {
+		s.ids[table] = id + 1
+		return id, nil
+	}
 	var id int64
 	err := s.query(ctx, tx, nextIDQuery(table), table).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: next %s id: %w", table, err)
 	}
+	s.ids[table] = id + 1
 	return id, nil
 }
 

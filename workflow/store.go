@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,10 @@ type Store struct {
 	// stmts are the statements of the privacy layer (ids, chain heads,
 	// keys), prepared once at Open: they run on every insert.
 	stmts map[string]*sql.Stmt
+	// ids counts the next row ids within the transaction idsTx (nextID).
+	idsMu sync.Mutex
+	idsTx *sql.Tx
+	ids   map[string]int64
 	// hasKeyTable is set once the schema has seal_keys.
 	hasKeyTable bool
 	// encrypted is what this Open did to a database made before encryption.

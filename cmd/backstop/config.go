@@ -161,7 +161,8 @@ type StorageConfig struct {
 	// AES-256-GCM under data keys it wraps. With neither key_env nor
 	// key_file, the key is read from $BACKSTOP_STORAGE_KEY.
 	KeyEnv string `yaml:"key_env"`
-	// KeyFile names a file holding the storage key (one of key_env / key_file).
+	// KeyFile names a file holding the storage key (one of key_env / key_file);
+	// ${CREDENTIALS_DIRECTORY} and any ${NAME} in it come from the environment.
 	KeyFile string `yaml:"key_file"`
 
 	key []byte

@@ -59,6 +59,9 @@ func (c *Config) validatePrivacy(bad func(key, format string, args ...any), gete
 		}
 	case s.KeyFile != "":
 		key = "storage.key_file"
+		// ${CREDENTIALS_DIRECTORY} (systemd's LoadCredential=) and any
+		// ${NAME} come from the environment, as in every _file key.
+		s.KeyFile = os.Expand(s.KeyFile, getenv)
 		b, err := os.ReadFile(s.KeyFile)
 		if err != nil {
 			bad(key, "cannot be read: %v; it must hold the storage key that encrypts the database; %s", err, storageKeyHelp)

@@ -23,6 +23,7 @@ func TestConfigStorageKeyAndRetention(t *testing.T) {
 	}{
 		{"key from env", keyLine, ""},
 		{"key from file", "storage:\n  key_file: " + good + "\n", ""},
+		{"key from systemd's credentials", "storage:\n  key_file: ${CREDENTIALS_DIRECTORY}/key-0600\n", ""},
 		{"key from $BACKSTOP_STORAGE_KEY", "", ""},
 		{"env unset", "storage:\n  key_env: NOPE\n", "storage.key_env names the environment variable NOPE, which is empty"},
 		{"both", "storage:\n  key_env: STORAGE_KEY\n  key_file: " + good + "\n", "storage.key_env and storage.key_file are both set"},
@@ -33,8 +34,11 @@ func TestConfigStorageKeyAndRetention(t *testing.T) {
 		{"audit shorter than evidence", keyLine + "retention:\n  evidence: 2000h\n  audit: 1000h\n", "retention.audit (1000h0m0s) is shorter than retention.evidence"},
 	}
 	env := func(k string) string {
-		if k == "STORAGE_KEY" {
+		switch k {
+		case "STORAGE_KEY":
 			return testEnv(storageKeyEnv)
+		case "CREDENTIALS_DIRECTORY":
+			return dir
 		}
 		return testEnv(k)
 	}

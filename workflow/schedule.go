@@ -194,6 +194,9 @@ func (s *Scheduler) RunDue(ctx context.Context) (time.Time, error) {
 	var next time.Time
 	for _, j := range s.jobs {
 		n, err := s.runJob(ctx, j)
+		if err != nil && ctx.Err() != nil {
+			return next, ctx.Err() // stopping: nothing failed
+		}
 		if err != nil {
 			s.cfg.Logger.Error("scheduled job failed; it will be tried again", "job", j.Name, "err", err)
 			errs = append(errs, fmt.Errorf("job %s: %w", j.Name, err))

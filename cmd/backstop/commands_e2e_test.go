@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,15 @@ func TestLeadTakesIncidentToSevered(t *testing.T) {
 		// Every command was answered.
 		if n := len(ch.sentTo("jane@acme.example")); n < 5 {
 			t.Errorf("jane received %d emails; every command needs a receipt", n)
+		}
+		// And counted, by verb and outcome, once its transaction committed.
+		ch.mu.Lock()
+		m := ch.d.metrics
+		ch.mu.Unlock()
+		for _, verb := range []string{workflow.CmdBoundary, workflow.CmdEscalate} {
+			if got := testutil.ToFloat64(m.commands.WithLabelValues(verb, "done")); got != 1 {
+				t.Errorf("%s{verb=%q,outcome=\"done\"} = %v, want 1", metricCommands, verb, got)
+			}
 		}
 	})
 }

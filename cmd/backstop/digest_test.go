@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +16,34 @@ import (
 )
 
 // TestDigestEndToEnd runs the daemon against a real IMAP server and the
-// embedded SMTP server with its clock two seconds before Monday 09:00: the
+// embedded SMTP server. Its clock says Sunday 8 March 2026 until the
+// scheduler has seen the digest job, then jumps past Monday 09:00: the
 // weekly digest goes out through SMTP once, and a restart sends no second.
 func TestDigestEndToEnd(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b, withLeads(PersonConfig{Name: "Jane Doe", Address: "jane@acme.example"}))
-		monday := time.Date(2026, 3, 9, 8, 59, 58, 0, time.UTC)
-		offset := time.Until(monday)
-		clock := func() time.Time { return time.Now().Add(offset) }
+		var offset atomic.Int64
+		offset.Store(int64(time.Until(time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC))))
+		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 		h.imap.Append("INBOX", forward(t, 1, "jordan@globex.example"))
 		tn := testTunables
 		tn.now = clock
+		tn.sweep = 200 * time.Millisecond
 		h.startWith(tn)
-		sent := h.waitSent(3) // the acknowledgement, the lead notice, the digest
+		h.waitSent(2) // the acknowledgement, the lead notice
+		st := h.store()
+		db, err := sql.Open("sqlite", "file:"+h.cfg.Storage.Path+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		h.eventually("the scheduler to see the digest job", func() bool {
+			var n int
+			db.QueryRow("SELECT count(*) FROM schedule_runs WHERE name = 'digest'").Scan(&n)
+			return n == 1
+		})
+		offset.Add(int64(21*time.Hour + 5*time.Second)) // Monday 9 March, 09:00:05
+		sent := h.waitSent(3)                           // the acknowledgement, the lead notice, the digest
 		var digest *capturedMail
 		for _, c := range sent {
 			m := parseCaptured(t, c)
@@ -41,7 +57,7 @@ func TestDigestEndToEnd(t *testing.T) {
 		if digest == nil {
 			t.Fatalf("no digest among %d emails", len(sent))
 		}
-		if digest.subject != "Weekly digest 2026-W10: 0 new incidents, 1 waiting on a lead" || len(digest.to) != 1 || digest.to[0] != "jane@acme.example" {
+		if digest.subject != "Weekly digest 2026-W10: 1 new incident, 1 waiting on a lead" || len(digest.to) != 1 || digest.to[0] != "jane@acme.example" {
 			t.Errorf("digest %q to %v", digest.subject, digest.to)
 		}
 		if !strings.Contains(digest.text, "INC-1  Jordan") || strings.Contains(digest.text, "useless") {
@@ -49,7 +65,6 @@ func TestDigestEndToEnd(t *testing.T) {
 		}
 		h.stop()
 		h.startWith(tn)
-		st := h.store()
 		h.settle(st)
 		time.Sleep(500 * time.Millisecond)
 		if n := len(h.smtp.Sent()); n != 3 {

@@ -12,7 +12,7 @@
 # CLIENT/NAME.eml, beside CLIENT/NAME.expect.json written from mail.py's
 # tables (what was put in the original and what the client was told to do).
 #
-# CLIENT is one of: mutt neomutt s-nail nmh alpine (default: all). Run as
+# CLIENT is one of: mutt neomutt s-nail nmh mblaze alpine (default: all). Run as
 # root on Debian 12; installs what it needs with apt-get. The clients' dates,
 # Message-IDs and boundaries change with every run, so a run rewrites every
 # fixture of the clients it runs. Never edit a fixture by hand.
@@ -26,7 +26,7 @@ MAILPY=$HERE/mail.py
 EDITOR_SH=$HERE/editor.sh
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 
-CLIENTS=${*:-mutt neomutt s-nail nmh alpine}
+CLIENTS=${*:-mutt neomutt s-nail nmh mblaze alpine}
 
 install_packages() {
 	local need=()
@@ -38,6 +38,7 @@ install_packages() {
 	for c in $CLIENTS; do
 		case $c in
 		nmh) [ -x /usr/bin/mh/forw ] || need+=(nmh) ;;
+		mblaze) command -v mfwd >/dev/null || need+=(mblaze); command -v msmtp >/dev/null || need+=(msmtp) ;;
 		*) command -v "$c" >/dev/null || need+=("$c") ;;
 		esac
 	done
@@ -305,6 +306,65 @@ run_nmh() {
 	done
 }
 
+# --- mblaze --------------------------------------------------------------------
+# Unix tools over message files: the mailbox is fetched over IMAP into files
+# (LF line ends); mfwd (-r: RFC 934, rendered as text) and mrep write a draft,
+# run the editor (editor.sh, which fills in To: for a forward), and "s" at
+# the "What now?" prompt sends it through msmtp, an SMTP client.
+
+mblaze_home() { # mblaze_home USER NAME: prints the directory with USER's mail
+	local h=$W/mblaze/${1%@*}
+	mkdir -p "$h/conf" "$h/mail"
+	cat >"$h/conf/profile" <<PROFILE
+Local-Mailbox: $2 <$1>
+Sendmail: msmtp
+Sendmail-Args: --host=127.0.0.1 --port=$SMTP_PORT --auth=off --tls=off --from=$1 -t
+PROFILE
+	: >"$h/conf/seq"
+	python3 "$MAILPY" dump "$1" "$IMAP_PORT" "$h/mail"
+	echo "$h"
+}
+
+mblaze_do() { # mblaze_do HOME COMMAND...: run COMMAND as the user of HOME, then send
+	local h=$1
+	shift
+	(cd "$h" && printf 's\n' | HOME=$h MBLAZE=$h/conf EDITOR=$EDITOR_SH timeout 60 "$@")
+}
+
+run_mblaze() {
+	local version sam lee
+	version="mblaze $(dpkg-query -W -f '${Version}' mblaze | sed 's/-[^-]*$//')"
+	sam=$(mblaze_home sam@support.example "Sam Carter")
+	lee=$(mblaze_home lee@support.example "Lee Morgan")
+	local to=escalations@support.example
+	for name in $FORWARDS; do
+		local f note
+		f=$(grep -l "^Message-ID: <${name//_/-}.original@" "$sam"/mail/*.eml)
+		note=$(python3 "$MAILPY" note "$name")
+		edit_as none "" $to
+		produce mblaze "$version" "$name" fwd_inline mblaze_do "$sam" mfwd -r "$f"
+		edit_as below-headers "$note" $to
+		produce mblaze "$version" "$name" fwd_inline_note mblaze_do "$sam" mfwd -r "$f"
+		edit_as below-headers-tight "$note" $to
+		produce mblaze "$version" "$name" fwd_inline_note_tight mblaze_do "$sam" mfwd -r "$f"
+		edit_as none "" $to
+		produce mblaze "$version" "$name" fwd_attach mblaze_do "$sam" mfwd "$f"
+		edit_as below-headers "$note" $to
+		produce mblaze "$version" "$name" fwd_attach_note mblaze_do "$sam" mfwd "$f"
+	done
+	for name in $REPLIES; do
+		local f text
+		f=$(grep -l "^Message-ID: <${name//_/-}.original@" "$lee"/mail/*.eml)
+		text=$(python3 "$MAILPY" reply "$name")
+		edit_as below-headers "$text"
+		produce mblaze "$version" "$name" reply mblaze_do "$lee" mrep "$f"
+		edit_as below-headers-tight "$text"
+		produce mblaze "$version" "$name" reply_tight mblaze_do "$lee" mrep "$f"
+		edit_as bottom "$text"
+		produce mblaze "$version" "$name" reply_bottom mblaze_do "$lee" mrep "$f"
+	done
+}
+
 # --- alpine --------------------------------------------------------------------
 # A full-screen client: it runs in a tmux session of its own tmux server
 # (-L), and generate.sh reads the screen (capture-pane) and types keys
@@ -495,6 +555,7 @@ main() {
 		case $client in
 		nmh) run_nmh ;;
 		alpine) run_alpine ;;
+		mblaze) run_mblaze ;;
 		mutt | neomutt) run_mutt "$client" ;;
 		s-nail) run_snail ;;
 		*) echo "generate: unknown client $client" >&2; exit 2 ;;

@@ -101,13 +101,13 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, part := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"checkpoints", d.checkpoints}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

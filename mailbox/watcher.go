@@ -56,6 +56,10 @@ type IMAPConfig struct {
 	// MaxMessageSize is the largest message downloaded (default 50 MiB).
 	// Larger ones are delivered with TooLarge set and no body.
 	MaxMessageSize int64
+	// FetchWindow is how many waiting messages are fetched with one UID
+	// FETCH and, once each is committed, moved with one UID MOVE (default
+	// 128).
+	FetchWindow int
 
 	// Logger receives one line per connection attempt, per message and per
 	// problem: UIDs, sizes and errors, never message content (default
@@ -74,6 +78,7 @@ const (
 	DefaultMinBackoff        = time.Second
 	DefaultMaxBackoff        = 5 * time.Minute
 	DefaultMaxMessageSize    = 50 << 20
+	DefaultFetchWindow       = 128
 )
 
 // The keywords that mark a handled message on a server that offers neither
@@ -85,7 +90,6 @@ const (
 
 const (
 	maxIdleRestart  = 25 * time.Minute
-	metaBatch       = 64 // UIDs per FETCH of sizes and flags
 	abortReaderWait = 5 * time.Second
 )
 
@@ -236,6 +240,9 @@ func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.FetchWindow <= 0 {
+		cfg.FetchWindow = DefaultFetchWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

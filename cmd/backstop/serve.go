@@ -123,6 +123,7 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 func (d *daemon) close() {
+	d.sender.Close()
 	if err := d.store.Close(); err != nil {
 		d.log.Error("closing the store", "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -119,6 +120,12 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 					"redelivered", redelivered, "disposition", disp.String())
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)
+				if d.Size > windowBytes {
+					// A large message's buffers are garbage now: give the
+					// memory back to the system rather than keep the peak.
+					d.Raw = nil
+					debug.FreeOSMemory()
+				}
 			}
 		}
 		if !redelivered {

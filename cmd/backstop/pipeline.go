@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -147,8 +148,19 @@ func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error 
 	if err != nil {
 		return permanentError{fmt.Errorf("composing outbox mail %d: %w", m.ID, err)}
 	}
-	return t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	err = t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	if len(raw) > largeEmail {
+		// Composing it took several copies: give the memory back to the
+		// system rather than keep the peak.
+		raw = nil
+		debug.FreeOSMemory()
+	}
+	return err
 }
+
+// largeEmail is the size above which memory is returned to the system
+// after sending (evidence attachments make emails this large).
+const largeEmail = 8 << 20
 
 // compose renders an outbox row as the exact bytes that go on the wire.
 func compose(m *workflow.OutMail) ([]byte, error) {

@@ -97,6 +97,9 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 		}
 	}
 
+	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
+	defer stopAhead()
+
 	handled := map[Disposition][]imap.UID{}
 	done = true
 	for _, uid := range uids {
@@ -106,7 +109,17 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 		}
 		m, ok := metas[uid]
 		if !s.skip(uid, m, ok) {
-			d, found, err := s.delivery(uid, m, redelivered, bodies)
+			var (
+				d     *Delivery
+				found bool
+				err   error
+			)
+			if a, ok := ahead[uid]; ok {
+				<-a.ready
+				d, found = a.d, true
+			} else {
+				d, found, err = s.delivery(uid, m, redelivered, bodies)
+			}
 			if err != nil {
 				return false, err
 			}
@@ -144,6 +157,75 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 		s.dispose(imap.UIDSetNum(uids...), disp) // Keep, or an unknown one it reports
 	}
 	return done, nil
+}
+
+// Preparer is implemented by a Handler that can do ahead, concurrently,
+// the part of its work that commits nothing, such as reading the message.
+// Within a window, Prepare runs for the next messages while Handle runs
+// for the current one; Handle is called in order as always, for a
+// delivery whose Prepare has returned. Prepare leaves its result in
+// Delivery.Prepared; it must not fail (Handle reports the problem).
+type Preparer interface {
+	Prepare(d *Delivery)
+}
+
+// preparedDelivery is a delivery being prepared ahead.
+type preparedDelivery struct {
+	d     *Delivery
+	ready chan struct{} // closed once Prepare returned
+}
+
+// prepareAhead starts preparing, in order on one goroutine, the deliveries
+// of the window whose bodies it brought, when the handler is a Preparer.
+// stop ends it after the delivery in hand.
+func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redelivered bool, bodies map[imap.UID][]byte) (ahead map[imap.UID]*preparedDelivery, stop func()) {
+	p, ok := s.w.h.(Preparer)
+	if !ok || len(bodies) == 0 {
+		return nil, func() {}
+	}
+	ahead = make(map[imap.UID]*preparedDelivery, len(bodies))
+	var order []*preparedDelivery
+	for _, uid := range uids {
+		m, ok := metas[uid]
+		raw, have := bodies[uid]
+		if !ok || !have || s.skip(uid, m, true) {
+			continue
+		}
+		d := &Delivery{
+			Mailbox:     s.cfg.Mailbox,
+			UIDValidity: s.uidValidity,
+			UID:         uint32(uid),
+			Size:        int64(len(raw)),
+			Raw:         raw,
+			Redelivered: redelivered,
+		}
+		a := &preparedDelivery{d: d, ready: make(chan struct{})}
+		ahead[uid] = a
+		order = append(order, a)
+	}
+	quit := make(chan struct{})
+	go func() {
+		for _, a := range order {
+			select {
+			case <-quit:
+			default:
+				prepare(p, a.d)
+			}
+			close(a.ready)
+		}
+	}()
+	return ahead, func() { close(quit) }
+}
+
+// prepare calls Prepare; a panic leaves the delivery unprepared, for
+// Handle to deal with.
+func prepare(p Preparer, d *Delivery) {
+	defer func() {
+		if recover() != nil {
+			d.Prepared = nil
+		}
+	}()
+	p.Prepare(d)
 }
 
 // delivery builds the Delivery of one message, with its body from the

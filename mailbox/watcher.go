@@ -119,6 +119,8 @@ type Delivery struct {
 	// lost connection in between). The handler returns the recorded
 	// disposition without acting again.
 	Redelivered bool
+	// Prepared is what a Preparer's Prepare left for Handle; nil otherwise.
+	Prepared any
 }
 
 // Disposition is what the watcher does with a message once the handler

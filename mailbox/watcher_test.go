@@ -1147,3 +1147,60 @@ func waitEmpty(t *testing.T, srv *watchServer, mailbox string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// preparingStore is a watchStore whose handler prepares ahead: Prepare
+// records the Message-ID it read, Handle finds it there.
+type preparingStore struct {
+	*watchStore
+	prepared atomic.Int32
+}
+
+func (p *preparingStore) Prepare(d *Delivery) {
+	p.prepared.Add(1)
+	d.Prepared = watchMessageID(d.Raw)
+}
+
+// TestWatchPrepareAhead: a Preparer's messages are prepared ahead and
+// still handled in order, each with what its own Prepare left; a cut after
+// the fifth commit of a window loses and doubles nothing.
+func TestWatchPrepareAhead(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		p := mailtest.NewProxy(t, srv.addr)
+		st := newWatchStore()
+		var commits atomic.Int32
+		st.afterCommit = func(d *Delivery) {
+			if commits.Add(1) == 5 {
+				p.DropAll()
+			}
+		}
+		ids := watchIDs("ahead", 12)
+		for _, id := range ids {
+			srv.Append("INBOX", watchMessage(id, 100))
+		}
+		cfg, _ := watchConfig(t, srv, p.Addr)
+		ps := &preparingStore{watchStore: st}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
+		w := NewWatcher(cfg, st, ps)
+		go func() { r.done <- w.Run(ctx) }()
+		t.Cleanup(func() { r.stop(t) })
+
+		st.waitProcessed(t, ids...)
+		waitEmpty(t, srv, "INBOX")
+		r.stop(t)
+		st.checkOnce(t, ids...)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !slices.Equal(st.order, ids) {
+			t.Errorf("processing order %v, want %v", st.order, ids)
+		}
+		for _, c := range st.calls {
+			if id := watchMessageID(c.Raw); c.Prepared != nil && c.Prepared != id {
+				t.Errorf("delivery of %s carried what was prepared for %v", id, c.Prepared)
+			}
+		}
+		if ps.prepared.Load() == 0 {
+			t.Error("nothing was prepared ahead")
+		}
+	})
+}

@@ -23,9 +23,19 @@ type pipeline struct {
 	log  *slog.Logger
 }
 
+// Prepare implements mailbox.Preparer: messages are parsed ahead, on
+// another core, while the one before commits.
+func (p *pipeline) Prepare(d *mailbox.Delivery) {
+	d.Prepared = inbound(d)
+}
+
 // Handle implements mailbox.Handler.
 func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Disposition, error) {
-	in := inbound(d)
+	in, ok := d.Prepared.(*workflow.Inbound)
+	d.Prepared = nil // a retry reads the message afresh
+	if !ok {
+		in = inbound(d)
+	}
 	disp, err := p.desk.Handle(ctx, in)
 	if err != nil {
 		return mailbox.Keep, fmt.Errorf("recording message uid %d: %w", d.UID, err)

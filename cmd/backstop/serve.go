@@ -53,6 +53,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	d, err := newDaemon(ctx, cfg, log, tunables{})
 	if err != nil {
 		return err

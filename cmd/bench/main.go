@@ -50,6 +50,7 @@ func main() {
 	arrivals := flag.Int("arrivals", 200, "forwards appended one at a time to measure arrival latency (0 skips)")
 	large := flag.Int("large", 50, "size in `MB` of the large forward measured for memory (0 skips)")
 	bin := flag.String("backstop", "", "backstop binary to measure (default: built from ./cmd/backstop)")
+	profile := flag.String("cpuprofile", "", "write each backstop run's CPU profile to `prefix`-runN.pprof")
 	flag.Parse()
 	os.Setenv(mailtest.DovecotEnv, "1")
 	if _, ok := mailtest.DovecotAvailable(); !ok {
@@ -65,6 +66,7 @@ func main() {
 		*bin = b.build()
 	}
 	b.bin = *bin
+	b.profile = *profile
 	b.dovecot = mailtest.StartDovecot(t)
 	b.smtp = startSink(t)
 	fmt.Printf("dovecot %s (maildir, stock settings), SMTP sink %s\n\n", dovecotVersion(), b.smtp.addr)
@@ -105,6 +107,7 @@ type bench struct {
 	dovecot *mailtest.Dovecot
 	smtp    *sink
 	runs    int
+	profile string
 }
 
 func (b *bench) printHost() {
@@ -403,6 +406,9 @@ log:
 	d.changed = sync.NewCond(&d.mu)
 	d.cmd = exec.Command(b.bin, "serve", "-config", path)
 	d.cmd.Env = append(os.Environ(), "IMAP_PW="+b.dovecot.Password, "TOKEN=0123456789abcdef0123456789abcdef")
+	if b.profile != "" {
+		d.cmd.Env = append(d.cmd.Env, fmt.Sprintf("BACKSTOP_CPUPROFILE=%s-run%d.pprof", b.profile, b.runs))
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		fatalf("bench: %v", err)

@@ -170,13 +170,14 @@ func (b *bench) largeForward(mb int) {
 	idle, idleHWM := d.status("VmRSS"), d.status("VmHWM")
 	uid := b.dovecot.Append(box, raw)
 	h := d.waitHandled(1, 5*time.Minute)
-	b.smtp.waitMsgs(2, 5*time.Minute) // the receipt and the leads' notice
+	inbound := d.status("VmHWM")
+	b.smtp.waitMsgs(2, 5*time.Minute) // the receipt and the leads' notice (the evidence attached)
 	time.Sleep(3 * time.Second)
 	peak, after := d.status("VmHWM"), d.status("VmRSS")
 	d.stop()
-	fmt.Printf("message %.1f MB (uid %d, handled %v; peak read once its emails were sent)\n", float64(len(raw))/1e6, uid, len(h) == 1)
-	fmt.Printf("RSS idle %.1f MB (peak before it %.1f MB); peak with the large forward %.1f MB = idle + %.1f MB; RSS 3 s after %.1f MB\n",
-		idle, idleHWM, peak, peak-idle, after)
+	fmt.Printf("message %.1f MB (uid %d, handled %v)\n", float64(len(raw))/1e6, uid, len(h) == 1)
+	fmt.Printf("RSS idle %.1f MB (peak before it %.1f MB); peak until it was committed %.1f MB = idle + %.1f MB; peak once its emails were sent %.1f MB = idle + %.1f MB; RSS 3 s after %.1f MB\n",
+		idle, idleHWM, inbound, inbound-idle, peak, peak-idle, after)
 	b.printSMTP()
 }
 

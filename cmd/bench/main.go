@@ -50,6 +50,7 @@ func main() {
 	arrivals := flag.Int("arrivals", 200, "forwards appended one at a time to measure arrival latency (0 skips)")
 	large := flag.Int("large", 50, "size in `MB` of the large forward measured for memory (0 skips)")
 	bin := flag.String("backstop", "", "backstop binary to measure (default: built from ./cmd/backstop)")
+	variants := flag.Int("idle-variants", 0, "appends per variant of a bare IDLE client (SELECT, EXAMINE, NOOP between IDLEs, arrivals 1.2 s apart) to time Dovecot's notification alone (0 skips)")
 	profile := flag.String("cpuprofile", "", "write each backstop run's CPU profile to `prefix`-runN.pprof")
 	flag.Parse()
 	os.Setenv(mailtest.DovecotEnv, "1")
@@ -96,6 +97,9 @@ func main() {
 	}
 	if *arrivals > 0 {
 		b.latency(*arrivals)
+	}
+	if *variants > 0 {
+		b.idleVariants(*variants)
 	}
 	fmt.Printf("load average at the end: %s\n", loadavg())
 }
@@ -257,6 +261,81 @@ func (b *bench) latency(n int) {
 	fmt.Printf("backstop incident committed:        p50 %6.1f ms  p99 %6.1f ms  (p50 %+.1f ms, p99 %+.1f ms against the bare client), load %s\n",
 		ms(ip50), ms(ip99), ms(ip50-bp50), ms(ip99-bp99), load)
 	b.printSMTP()
+}
+
+// idleVariants times how soon Dovecot tells a bare IDLE client of an
+// APPEND, for the ways a client may differ: how it opens the mailbox,
+// whether it says NOOP between IDLEs, how far apart arrivals are.
+func (b *bench) idleVariants(n int) {
+	fmt.Printf("== bare IDLE client variants, %d appends each\n", n)
+	variants := []struct {
+		name     string
+		readOnly bool
+		noop     bool
+		gap      time.Duration
+	}{
+		{"SELECT, IDLE", false, false, 300 * time.Millisecond},
+		{"EXAMINE, IDLE", true, false, 300 * time.Millisecond},
+		{"SELECT, NOOP between IDLEs", false, true, 300 * time.Millisecond},
+		{"SELECT, arrivals 1.2 s apart", false, false, 1200 * time.Millisecond},
+	}
+	admin := b.dovecot.NewClient(b.t)
+	for k, v := range variants {
+		box := fmt.Sprintf("Variant%d", k)
+		b.dovecot.CreateMailbox(box)
+		exists := make(chan time.Time, 16)
+		c, err := imapclient.DialInsecure(b.dovecot.Addr, &imapclient.Options{
+			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+					if data.NumMessages != nil {
+						select {
+						case exists <- time.Now():
+						default:
+						}
+					}
+				},
+			},
+		})
+		if err != nil {
+			fatalf("bench: bare client: %v", err)
+		}
+		if err := c.Login(b.dovecot.Username, b.dovecot.Password).Wait(); err != nil {
+			fatalf("bench: bare client: %v", err)
+		}
+		if _, err := c.Select(box, &imap.SelectOptions{ReadOnly: v.readOnly}).Wait(); err != nil {
+			fatalf("bench: bare client: %v", err)
+		}
+		var lat []time.Duration
+		for i := range n {
+			idle, err := c.Idle()
+			if err != nil {
+				fatalf("bench: bare client: IDLE: %v", err)
+			}
+			time.Sleep(v.gap + rand.N(100*time.Millisecond))
+			t0 := time.Now()
+			if _, err := appendTo(admin, box, forward(300000+i, "variant@org.example")); err != nil {
+				fatalf("bench: append: %v", err)
+			}
+			select {
+			case t1 := <-exists:
+				lat = append(lat, t1.Sub(t0))
+			case <-time.After(time.Minute):
+				fatalf("bench: no EXISTS within a minute")
+			}
+			idle.Close()
+			idle.Wait()
+			if v.noop {
+				c.Noop().Wait()
+			}
+			for len(exists) > 0 {
+				<-exists
+			}
+		}
+		c.Close()
+		p50, p99 := percentiles(lat)
+		fmt.Printf("%-30s p50 %6.1f ms  p99 %6.1f ms\n", v.name, ms(p50), ms(p99))
+	}
+	fmt.Println()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

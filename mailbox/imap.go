@@ -49,6 +49,11 @@ type session struct {
 	// hint: the mailbox is re-synchronised by UID either way.
 	hints chan struct{}
 
+	// ns is how the server names mailboxes; watched, processed and
+	// quarantine are the configured mailboxes under their server names.
+	ns                             namespace
+	watched, processed, quarantine string
+
 	uidValidity uint32
 	checkpoint  imap.UID // LastUID at session start
 	last        imap.UID // highest UID handled in this session
@@ -73,6 +78,7 @@ func (w *Watcher) session(ctx context.Context) (up bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	w.setWatching()
 	if err := s.redeliver(ctx); err != nil {
 		return true, err
 	}
@@ -96,7 +102,11 @@ func (w *Watcher) session(ctx context.Context) (up bool, err error) {
 // Wait return. The client itself never times out while waiting for a
 // response to start. f calls kick to report progress.
 func (s *session) guard(op string, f func(kick func()) error) error {
-	timeout := s.cfg.CommandTimeout
+	return s.guardFor(s.cfg.CommandTimeout, op, f)
+}
+
+// guardFor is guard with another timeout.
+func (s *session) guardFor(timeout time.Duration, op string, f func(kick func()) error) error {
 	var fired atomic.Bool
 	t := time.AfterFunc(timeout, func() {
 		if fired.Swap(true) {
@@ -117,6 +127,7 @@ func (s *session) guard(op string, f func(kick func()) error) error {
 	if err != nil {
 		return fmt.Errorf("imap: %s: %w", op, err)
 	}
+	s.w.activity()
 	return nil
 }
 
@@ -133,6 +144,9 @@ func (s *session) connect(ctx context.Context) (stop func() bool, err error) {
 	d := net.Dialer{Timeout: cfg.CommandTimeout}
 	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
+		if advice := NetAdvice("imap", err); advice != "" {
+			return nil, fmt.Errorf("imap: connect to %s: %w (%s)", cfg.Addr, err, advice)
+		}
 		return nil, fmt.Errorf("imap: connect to %s: %w", cfg.Addr, err)
 	}
 	s.raw = raw
@@ -187,6 +201,9 @@ func (s *session) connect(ctx context.Context) (stop func() bool, err error) {
 	if err != nil {
 		stop()
 		s.close()
+		if tlsTrustErr(err) {
+			return nil, permanent(fmt.Errorf("%w (%s)", err, tlsAdvice("imap", err)))
+		}
 		return nil, err
 	}
 	return stop, nil
@@ -218,20 +235,27 @@ func (s *session) abort() {
 	}
 }
 
-func (s *session) login() error {
+// login logs in with LOGIN and the password (RFC 9051 section 6.2.3), or
+// with SASL when IMAPConfig.Auth is set. A refusal is permanent: the same
+// credentials will be refused again.
+func (s *session) login(ctx context.Context) error {
+	if s.cfg.Auth != nil {
+		return s.authenticate(ctx)
+	}
 	err := s.run("login as "+s.cfg.Username, func() error {
 		return s.c.Login(s.cfg.Username, s.cfg.Password).Wait()
 	})
-	var imapErr *imap.Error
+	refusal := imapRefusal(err)
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAuthenticationFailed:
-		return fmt.Errorf("%w (check the username and password: imap.username, and imap.password_env or imap.password_file)", err)
-	case errors.As(err, &imapErr) && s.cfg.TLS == TLSNone:
-		return fmt.Errorf("%w (the server may refuse passwords without TLS: set imap.tls to starttls or implicit)", err)
+	case refusal == nil:
+		return err
+	case s.cfg.TLS == TLSNone && refusal.Code == imap.ResponseCodePrivacyRequired:
+		return permanent(fmt.Errorf("%w (the server refuses passwords without TLS: set imap.tls to starttls or implicit)", err))
+	default:
+		return permanent(fmt.Errorf("%w (check the username and password: imap.username, and imap.password_env or imap.password_file)", err))
 	}
-	return err
 }
 
 func (s *session) capabilities() error {
@@ -245,10 +269,13 @@ func (s *session) capabilities() error {
 // prepare logs in, chooses how to move messages, creates the target
 // mailboxes, selects the watched mailbox and reads the checkpoint.
 func (s *session) prepare(ctx context.Context) error {
-	if err := s.login(); err != nil {
+	if err := s.login(ctx); err != nil {
 		return err
 	}
 	if err := s.capabilities(); err != nil {
+		return err
+	}
+	if err := s.resolveNames(); err != nil {
 		return err
 	}
 	switch {
@@ -259,9 +286,16 @@ func (s *session) prepare(ctx context.Context) error {
 	default:
 		s.mode = modeKeyword
 	}
-	for _, name := range []string{s.cfg.Processed, s.cfg.Quarantine} {
-		if err := s.ensureMailbox(name); err != nil {
+	for _, m := range []struct{ key, name string }{{s.w.keys.processed, s.processed}, {s.w.keys.quarantine, s.quarantine}} {
+		if _, err := s.ensureMailbox(m.key, m.name); err != nil {
 			return err
+		}
+		if s.caps.Has(imap.CapSpecialUse) {
+			if info, err := s.lookup(m.name); err == nil {
+				if warn := specialUseWarning(info); warn != "" {
+					s.log.Warn("imap: "+m.key+" "+m.name+": "+warn, "key", m.key)
+				}
+			}
 		}
 	}
 	data, err := s.selectMailbox(false)
@@ -281,6 +315,7 @@ func (s *session) prepare(ctx context.Context) error {
 	if last == 0 && data.NumMessages > 0 {
 		attrs = append(attrs, "note", "no checkpoint for this UIDVALIDITY: scanning every message (duplicates are recognised by Message-ID)")
 	}
+	attrs = append(attrs, "names", s.ns.String())
 	s.log.Info("imap: watching", attrs...)
 	if data.UIDNext > 0 && imap.UID(last) >= data.UIDNext {
 		s.log.Warn("imap: checkpoint is above the mailbox's UIDNEXT; new messages below it will be offered as redelivered",
@@ -308,43 +343,60 @@ func hasFlag(flags []imap.Flag, flag imap.Flag) bool {
 	})
 }
 
+// resolveNames learns how the server names mailboxes and turns the
+// configured names into the server's.
+func (s *session) resolveNames() error {
+	if err := s.learnNamespace(); err != nil {
+		return err
+	}
+	s.watched = s.ns.serverName(s.cfg.Mailbox)
+	s.processed = s.ns.serverName(s.cfg.Processed)
+	s.quarantine = s.ns.serverName(s.cfg.Quarantine)
+	return nil
+}
+
 func (s *session) selectMailbox(readOnly bool) (*imap.SelectData, error) {
 	var data *imap.SelectData
-	err := s.run(fmt.Sprintf("select %s", s.cfg.Mailbox), func() error {
+	err := s.run(fmt.Sprintf("select %s", s.watched), func() error {
 		var err error
-		data, err = s.c.Select(s.cfg.Mailbox, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+		data, err = s.c.Select(s.watched, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
 		return err
 	})
-	var imapErr *imap.Error
-	if errors.As(err, &imapErr) && imapErr.Type == imap.StatusResponseTypeNo {
-		return nil, fmt.Errorf("%w (does the mailbox exist? check imap.mailbox)", err)
+	if imapRefusal(err) != nil {
+		return nil, permanent(fmt.Errorf("%w (the watched mailbox %q cannot be opened; %s: does it exist? check %s)",
+			err, s.watched, s.ns, s.w.keys.watched))
 	}
 	return data, err
 }
 
 // ensureMailbox creates a mailbox unless it exists (RFC 9051 section
-// 6.3.4).
-func (s *session) ensureMailbox(name string) error {
-	err := s.run("create "+name, func() error { return s.c.Create(name, nil).Wait() })
+// 6.3.4). created reports whether it was created now. A refusal to create
+// a missing mailbox is permanent, with the configuration key to change.
+func (s *session) ensureMailbox(key, name string) (created bool, err error) {
+	err = s.run("create "+name, func() error { return s.c.Create(name, nil).Wait() })
 	if err == nil {
 		s.log.Info("imap: created mailbox", "name", name)
-		return nil
+		return true, nil
 	}
 	var imapErr *imap.Error
 	if !errors.As(err, &imapErr) {
-		return err
+		return false, err
 	}
 	if imapErr.Code == imap.ResponseCodeAlreadyExists {
-		return nil
+		return false, nil
 	}
 	// Some servers refuse an existing name without ALREADYEXISTS.
 	if serr := s.run("status "+name, func() error {
 		_, err := s.c.Status(name, &imap.StatusOptions{UIDValidity: true}).Wait()
 		return err
 	}); serr == nil {
-		return nil
+		return false, nil
 	}
-	return err
+	if imapRefusal(err) == nil {
+		return false, err
+	}
+	return false, permanent(fmt.Errorf("%w (the server refuses to create %q; %s: set %s to a name it accepts, with / between levels, or create the mailbox yourself)",
+		err, name, s.ns, key))
 }
 
 // search returns the UIDs in set, ascending, leaving out in keyword mode
@@ -558,11 +610,12 @@ func (s *session) dispose(set imap.UIDSet, disp Disposition) error {
 		dest    string
 		keyword imap.Flag
 	)
+	var key string
 	switch disp {
 	case Processed:
-		dest, keyword = s.cfg.Processed, KeywordProcessed
+		dest, keyword, key = s.processed, KeywordProcessed, s.w.keys.processed
 	case Quarantined:
-		dest, keyword = s.cfg.Quarantine, KeywordQuarantined
+		dest, keyword, key = s.quarantine, KeywordQuarantined, s.w.keys.quarantine
 	case Keep:
 		return nil
 	default:
@@ -572,7 +625,7 @@ func (s *session) dispose(set imap.UIDSet, disp Disposition) error {
 
 	switch s.mode {
 	case modeMove:
-		return s.retryCreate(dest, func() error {
+		return s.retryCreate(key, dest, func() error {
 			return s.run(fmt.Sprintf("move UID %s to %s", set, dest), func() error {
 				// Client.Move falls back to COPY + STORE + a plain EXPUNGE
 				// when it believes MOVE is missing: only call it when the
@@ -587,7 +640,7 @@ func (s *session) dispose(set imap.UIDSet, disp Disposition) error {
 	case modeUIDPlus:
 		// RFC 4315 section 2.1: UID EXPUNGE removes only the given UIDs,
 		// never the other messages flagged \Deleted.
-		if err := s.retryCreate(dest, func() error {
+		if err := s.retryCreate(key, dest, func() error {
 			return s.run(fmt.Sprintf("copy UID %s to %s", set, dest), func() error {
 				_, err := s.c.Copy(set, dest).Wait()
 				return err
@@ -612,11 +665,11 @@ func (s *session) dispose(set imap.UIDSet, disp Disposition) error {
 
 // retryCreate runs f and, when the server says the destination is missing
 // (TRYCREATE, RFC 9051 section 7.1), creates it and runs f once more.
-func (s *session) retryCreate(dest string, f func() error) error {
+func (s *session) retryCreate(key, dest string, f func() error) error {
 	err := f()
 	var imapErr *imap.Error
 	if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeTryCreate {
-		if cerr := s.ensureMailbox(dest); cerr != nil {
+		if _, cerr := s.ensureMailbox(key, dest); cerr != nil {
 			return cerr
 		}
 		err = f()
@@ -625,8 +678,11 @@ func (s *session) retryCreate(dest string, f func() error) error {
 }
 
 // wait blocks until the mailbox may have changed: IDLE (RFC 2177) until
-// the server reports something or IdleRestart passes, or, without IDLE, a
-// NOOP after PollInterval.
+// the server reports something or Keepalive passes, or, without IDLE, a
+// NOOP after PollInterval or Keepalive, whichever is shorter. Ending IDLE
+// (DONE) or the NOOP is the keepalive probe: it must be answered within
+// KeepaliveTimeout, or the connection is taken for dead (a NAT or firewall
+// that dropped it without a reset) and closed.
 func (s *session) wait(ctx context.Context) error {
 	if !s.caps.Has(imap.CapIdle) {
 		return s.poll(ctx)
@@ -639,7 +695,7 @@ func (s *session) wait(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	t := time.NewTimer(s.cfg.IdleRestart)
+	t := time.NewTimer(min(s.cfg.IdleRestart, s.cfg.Keepalive))
 	defer t.Stop()
 	lost := false
 	select {
@@ -651,7 +707,7 @@ func (s *session) wait(ctx context.Context) error {
 	}
 	// On a black-holed connection, DONE gets no answer: the watchdog
 	// notices and closes it.
-	err := s.run("end idle", func() error {
+	err := s.guardFor(s.cfg.KeepaliveTimeout, "end idle", func(func()) error {
 		if err := idle.Close(); err != nil {
 			return err
 		}
@@ -664,7 +720,7 @@ func (s *session) wait(ctx context.Context) error {
 }
 
 func (s *session) poll(ctx context.Context) error {
-	t := time.NewTimer(s.cfg.PollInterval)
+	t := time.NewTimer(min(s.cfg.PollInterval, s.cfg.Keepalive))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -673,5 +729,5 @@ func (s *session) poll(ctx context.Context) error {
 		return errors.New("imap: connection closed by the server")
 	case <-t.C:
 	}
-	return s.run("noop", func() error { return s.c.Noop().Wait() })
+	return s.guardFor(s.cfg.KeepaliveTimeout, "noop", func(func()) error { return s.c.Noop().Wait() })
 }

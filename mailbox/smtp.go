@@ -32,6 +32,9 @@ type SMTPConfig struct {
 	// Username and Password authenticate with AUTH PLAIN (or LOGIN when the
 	// server offers only that). No AUTH when Username is empty.
 	Username, Password string
+	// Auth, when set, authenticates with OAuth2 (AUTH OAUTHBEARER, RFC
+	// 7628, or XOAUTH2) as Username instead of the password.
+	Auth TokenSource
 	// HeloName is the name given in EHLO; "localhost" when empty.
 	HeloName string
 	// Timeout bounds one whole Send or Check, from dialling (or taking an
@@ -248,6 +251,9 @@ func (e *SendError) advice() string {
 	if e.Uncertain {
 		return "the server may have accepted the message: check the recipient's copy before sending it again"
 	}
+	if errors.Is(e.Err, errBearerRefused) {
+		return "a fresh OAuth2 token was refused too; check that smtp.username is the mailbox the token is for, and the app's permissions (smtp.oauth2)"
+	}
 	if e.Code != 0 {
 		if a := enhancedAdvice(e.Enhanced, e.Stage); a != "" {
 			return a
@@ -286,9 +292,9 @@ func (e *SendError) advice() string {
 	case errors.Is(e.Err, context.DeadlineExceeded), isTimeout(e.Err):
 		return "the server did not answer in time; will retry later"
 	case errors.As(e.Err, &hostErr):
-		return "the server's certificate is for another name; check smtp.addr's host name"
+		return "the server's certificate is for another name; set smtp.host to a name it covers, or smtp.tls_server_name to the name it carries"
 	case errors.As(e.Err, &unknownAuth), errors.As(e.Err, &certErr):
-		return "the server's certificate is not trusted; check smtp.addr, or add the CA that signed it to the system's roots"
+		return "the server's certificate is not trusted; if it uses a private certificate authority, set smtp.ca_file to its PEM file; check smtp.host and smtp.tls_server_name"
 	case errors.As(e.Err, &recErr):
 		return "the server did not speak TLS; set smtp.tls to starttls for ports 587 and 25, implicit for 465"
 	case e.Stage == StageTLS && errors.Is(e.Err, errNoStartTLS):
@@ -297,6 +303,12 @@ func (e *SendError) advice() string {
 		return "many servers offer AUTH only over TLS: set smtp.tls to starttls or implicit, or leave smtp.username empty"
 	case e.Stage == StageAuth && errors.Is(e.Err, errNoAuthMech):
 		return "backstop supports PLAIN and LOGIN; enable one of them on the server"
+	case e.Stage == StageAuth && errors.Is(e.Err, errNoBearer):
+		return "set smtp.auth: password, or use a server that accepts OAuth2"
+	case IsPermanent(e.Err):
+		return "fix the configuration named above"
+	case e.Stage == StageConnect && NetAdvice("smtp", e.Err) != "":
+		return NetAdvice("smtp", e.Err) + "; will retry later"
 	case temporaryErr(e.Err):
 		return "check smtp.addr and the network; will retry later"
 	}
@@ -374,7 +386,7 @@ func temporaryErr(err error) bool {
 	if isTLSErr(err) {
 		return false
 	}
-	if errors.Is(err, errNoStartTLS) || errors.Is(err, errNoAuth) || errors.Is(err, errNoAuthMech) {
+	if errors.Is(err, errNoStartTLS) || errors.Is(err, errNoAuth) || errors.Is(err, errNoAuthMech) || errors.Is(err, errNoBearer) || IsPermanent(err) {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
@@ -787,7 +799,12 @@ func (s *Sender) dial(ctx context.Context, limit time.Time, sendErr func(stage s
 		return nil, nil, sendErr(StageConnect, err)
 	}
 
-	if cfg.Username != "" {
+	switch {
+	case cfg.Auth != nil:
+		if err := authenticateBearer(ctx, c, cfg.Username, cfg.Auth); err != nil {
+			return nil, nil, sendErr(StageAuth, err)
+		}
+	case cfg.Username != "":
 		if err := authenticate(c, cfg.Username, cfg.Password); err != nil {
 			return nil, nil, sendErr(StageAuth, err)
 		}
@@ -812,6 +829,34 @@ func authenticate(c *smtp.Client, username, password string) error {
 		return fmt.Errorf("%w (it offers %s)", errNoAuthMech, mechs)
 	}
 	return c.Auth(client)
+}
+
+// authenticateBearer authenticates with an OAuth2 token; when the server
+// refuses it, once more with a new token.
+func authenticateBearer(ctx context.Context, c *smtp.Client, username string, src TokenSource) error {
+	if ok, _ := c.Extension("AUTH"); !ok {
+		return errNoAuth
+	}
+	mech, ok := chooseBearer(c.SupportsAuth)
+	if !ok {
+		_, mechs := c.Extension("AUTH")
+		return fmt.Errorf("%w (it offers %s)", errNoBearer, mechs)
+	}
+	for attempt := 0; ; attempt++ {
+		token, err := src.Token(ctx, attempt > 0)
+		if err != nil {
+			return fmt.Errorf("oauth2 token: %w", err)
+		}
+		bc := &BearerClient{Mech: mech, Username: username, Token: token}
+		err = c.Auth(bc)
+		var smtpErr *smtp.SMTPError
+		if err == nil || attempt > 0 || !errors.As(err, &smtpErr) || smtpErr.Code/100 != 5 {
+			if err != nil && errors.As(err, &smtpErr) && smtpErr.Code/100 == 5 {
+				err = fmt.Errorf("%w: %w", errBearerRefused, bc.describe(err))
+			}
+			return err
+		}
+	}
 }
 
 // transaction runs MAIL, RCPT and DATA (RFC 5321 section 3.3).

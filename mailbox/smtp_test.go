@@ -44,6 +44,9 @@ type testSMTP struct {
 	dropAfterData bool
 	sizeSeen      int64
 	helo          string
+	// tokens are the OAuth2 access tokens accepted, for the user they
+	// belong to.
+	tokens map[string]string
 }
 
 type receivedMail struct {
@@ -150,8 +153,72 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 		}), nil
 	case sasl.Login:
 		return &loginServer{check: check}, nil
+	case sasl.OAuthBearer:
+		return authFailed{sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if err := s.checkToken(o.Username, o.Token); err != nil {
+				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer"}
+			}
+			return nil
+		})}, nil
+	case MechXOAuth2:
+		return &xoauth2Server{check: s.checkToken}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (s *testSession) checkToken(username, token string) error {
+	s.ts.mu.Lock()
+	defer s.ts.mu.Unlock()
+	if u, ok := s.ts.tokens[token]; !ok || u != username {
+		return smtp.ErrAuthFailed
+	}
+	s.user = username
+	return nil
+}
+
+// authFailed turns go-sasl's own failure into the 535 real servers send
+// (go-smtp answers anything else with 454).
+type authFailed struct{ sasl.Server }
+
+func (a authFailed) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := a.Server.Next(response)
+	var smtpErr *smtp.SMTPError
+	if err != nil && !errors.As(err, &smtpErr) {
+		err = smtp.ErrAuthFailed
+	}
+	return challenge, done, err
+}
+
+// xoauth2Server is the server side of XOAUTH2 as Google and Microsoft
+// document it: a failure is a JSON challenge, answered by an empty line,
+// then the 535.
+type xoauth2Server struct {
+	check  func(username, token string) error
+	failed bool
+}
+
+func (x *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
+	if x.failed {
+		return nil, true, smtp.ErrAuthFailed
+	}
+	if response == nil {
+		return []byte{}, false, nil
+	}
+	parts := strings.Split(string(response), "\x01")
+	var user, token string
+	for _, p := range parts {
+		if v, ok := strings.CutPrefix(p, "user="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(p, "auth=Bearer "); ok {
+			token = v
+		}
+	}
+	if x.check(user, token) == nil {
+		return nil, true, nil
+	}
+	x.failed = true
+	return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
 }
 
 // loginServer is the server side of AUTH LOGIN, which go-sasl lacks.
@@ -800,5 +867,76 @@ func TestSenderBoundsConnections(t *testing.T) {
 	}
 	if ts.sessions < 8 {
 		t.Errorf("40 emails over %d connections, want at least 8 (5 per connection)", ts.sessions)
+	}
+}
+
+// tokenList hands out the tokens in order, recording refresh requests.
+type tokenList struct {
+	mu        sync.Mutex
+	tokens    []string
+	refreshes int
+}
+
+func (l *tokenList) Token(ctx context.Context, refresh bool) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if refresh {
+		l.refreshes++
+	}
+	if len(l.tokens) == 0 {
+		return "", &PermanentError{Err: errors.New("no more tokens")}
+	}
+	t := l.tokens[0]
+	l.tokens = l.tokens[1:]
+	return t, nil
+}
+
+// TestSendOAuth2: AUTH OAUTHBEARER where offered, else XOAUTH2; a refused
+// token is replaced once, and a second refusal is a permanent failure.
+func TestSendOAuth2(t *testing.T) {
+	const user = "backstop@acme.example"
+	tests := []struct {
+		name      string
+		mechs     []string
+		tokens    []string // handed out in order
+		wantMech  string
+		wantErr   string
+		refreshes int
+	}{
+		{"oauthbearer preferred", []string{sasl.Plain, MechXOAuth2, sasl.OAuthBearer}, []string{"good"}, sasl.OAuthBearer, "", 0},
+		{"xoauth2 where it is all", []string{MechXOAuth2}, []string{"good"}, MechXOAuth2, "", 0},
+		{"refused, renewed once", []string{MechXOAuth2}, []string{"expired", "good"}, MechXOAuth2, "", 1},
+		{"oauthbearer refused, renewed once", []string{sasl.OAuthBearer}, []string{"expired", "good"}, sasl.OAuthBearer, "", 1},
+		{"refused twice", []string{MechXOAuth2}, []string{"expired", "revoked"}, MechXOAuth2, "smtp.oauth2", 1},
+		{"oauthbearer refused twice", []string{sasl.OAuthBearer}, []string{"expired", "revoked"}, sasl.OAuthBearer, "smtp.oauth2", 1},
+		{"no bearer mechanism", []string{sasl.Plain}, []string{"good"}, "", "neither AUTH OAUTHBEARER nor AUTH XOAUTH2", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestSMTP(t, smtpServerOptions{mechs: tt.mechs})
+			ts.tokens = map[string]string{"good": user}
+			src := &tokenList{tokens: tt.tokens}
+			s := NewSender(SMTPConfig{Addr: ts.addr, TLS: TLSNone, Username: user, Auth: src})
+			err := s.Send(context.Background(), user, []string{"c@customer.example"}, testMessage(t))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				if got := ts.received(); len(got) != 1 || got[0].user != user {
+					t.Errorf("received %+v, want one message authenticated as %s", got, user)
+				}
+			} else {
+				se := sendError(t, err)
+				if se.Stage != StageAuth || se.Temporary() || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error %v (stage %s, temporary %v); want a permanent auth failure saying %q", err, se.Stage, se.Temporary(), tt.wantErr)
+				}
+			}
+			if ts.authMech != tt.wantMech {
+				t.Errorf("AUTH mechanism = %q, want %q", ts.authMech, tt.wantMech)
+			}
+			if src.refreshes != tt.refreshes {
+				t.Errorf("%d refreshes, want %d", src.refreshes, tt.refreshes)
+			}
+		})
 	}
 }

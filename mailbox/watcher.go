@@ -29,6 +29,9 @@ type IMAPConfig struct {
 	TLSConfig *tls.Config
 	// Username and Password log in (IMAP LOGIN, RFC 9051 section 6.2.3).
 	Username, Password string
+	// Auth, when set, logs in with SASL (AUTHENTICATE, RFC 9051 section
+	// 6.2.2) instead of LOGIN: OAuth2 with XOAUTH2 or OAUTHBEARER.
+	Auth TokenSource
 
 	// Mailbox is the mailbox watched for new messages (default "INBOX").
 	Mailbox string
@@ -40,19 +43,34 @@ type IMAPConfig struct {
 	// PollInterval is how often the mailbox is polled with NOOP when the
 	// server lacks IDLE (default 1m).
 	PollInterval time.Duration
-	// IdleRestart is how long one IDLE lasts before it is re-issued and the
-	// mailbox re-synchronised (default and maximum 25m; RFC 2177 asks for
-	// less than 29m). A black-holed connection is noticed at the latest
-	// IdleRestart + CommandTimeout after it went silent.
+	// IdleRestart is how long one IDLE lasts at most before it is
+	// re-issued and the mailbox re-synchronised (default and maximum 25m;
+	// RFC 2177 asks for less than 29m). Keepalive is usually shorter.
 	IdleRestart time.Duration
+	// Keepalive is how long the connection may stay quiet before IDLE is
+	// ended and re-issued (or, without IDLE, a NOOP sent), to prove the
+	// connection still works (default 1m40s). The server must answer
+	// within KeepaliveTimeout (default 20s): a connection a NAT or
+	// firewall dropped silently is noticed within Keepalive +
+	// KeepaliveTimeout, 2 minutes by default.
+	Keepalive, KeepaliveTimeout time.Duration
 	// CommandTimeout bounds how long the watcher waits for any server
 	// response, or for progress while a message is downloaded (default
 	// 2m). On expiry the connection is closed and opened again.
 	CommandTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the delay before reconnecting or
-	// retrying a failed handler (defaults 1s and 5m). The delay doubles
-	// with each attempt, with full jitter.
+	// retrying a failed handler (defaults 1s and 25s: processing resumes
+	// within 30 seconds of a server coming back after any outage). The
+	// delay doubles with each attempt, with full jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// PermanentRetry is the delay before trying again after a
+	// PermanentError (default 15m): a refused password is not tried in a
+	// loop that would lock the account.
+	PermanentRetry time.Duration
+	// Sleep waits for d or until ctx is done and reports whether d
+	// elapsed; nil means the real clock. Tests run the reconnect loop on
+	// virtual time with it.
+	Sleep func(ctx context.Context, d time.Duration) bool
 	// MaxMessageSize is the largest message downloaded (default 50 MiB).
 	// Larger ones are delivered with TooLarge set and no body.
 	MaxMessageSize int64
@@ -74,9 +92,12 @@ const (
 	DefaultQuarantineMailbox = "Quarantine"
 	DefaultPollInterval      = time.Minute
 	DefaultIdleRestart       = 25 * time.Minute
+	DefaultKeepalive         = 100 * time.Second
+	DefaultKeepaliveTimeout  = 20 * time.Second
 	DefaultCommandTimeout    = 2 * time.Minute
 	DefaultMinBackoff        = time.Second
-	DefaultMaxBackoff        = 5 * time.Minute
+	DefaultMaxBackoff        = 25 * time.Second
+	DefaultPermanentRetry    = 15 * time.Minute
 	DefaultMaxMessageSize    = 50 << 20
 	DefaultFetchWindow       = 128
 )
@@ -175,10 +196,13 @@ type Checkpoint interface {
 // Watcher watches an IMAP mailbox and hands every message to a Handler,
 // exactly once per committed outcome, in ascending UID order.
 type Watcher struct {
-	cfg IMAPConfig
-	cp  Checkpoint
-	h   Handler
-	log *slog.Logger
+	cfg  IMAPConfig
+	cp   Checkpoint
+	h    Handler
+	log  *slog.Logger
+	keys mailboxKeys
+
+	status statusBox
 
 	// fetchFailures counts, per UIDVALIDITY and UID, the server's refusals
 	// to return a message, across reconnects.
@@ -230,6 +254,15 @@ func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
 		cfg.IdleRestart = DefaultIdleRestart
 	}
 	cfg.IdleRestart = min(cfg.IdleRestart, maxIdleRestart)
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = DefaultKeepalive
+	}
+	if cfg.KeepaliveTimeout <= 0 {
+		cfg.KeepaliveTimeout = DefaultKeepaliveTimeout
+	}
+	if cfg.PermanentRetry <= 0 {
+		cfg.PermanentRetry = DefaultPermanentRetry
+	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = DefaultCommandTimeout
 	}
@@ -250,10 +283,11 @@ func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
 		cfg.Logger = slog.Default()
 	}
 	return &Watcher{
-		cfg: cfg,
-		cp:  cp,
-		h:   h,
-		log: cfg.Logger.With("mailbox", cfg.Mailbox),
+		cfg:  cfg,
+		cp:   cp,
+		h:    h,
+		log:  cfg.Logger.With("mailbox", cfg.Mailbox),
+		keys: defaultMailboxKeys,
 	}
 }
 
@@ -273,6 +307,7 @@ func (w *Watcher) validate() error {
 	if cfg.Username == "" {
 		return errors.New("imap: config: imap.username is required")
 	}
+
 	for _, m := range []struct{ key, name string }{{"imap.processed", cfg.Processed}, {"imap.quarantine", cfg.Quarantine}} {
 		if strings.EqualFold(m.name, cfg.Mailbox) {
 			return fmt.Errorf("imap: config: %s must differ from the watched mailbox %q", m.key, cfg.Mailbox)
@@ -282,10 +317,12 @@ func (w *Watcher) validate() error {
 }
 
 // Run watches the mailbox until ctx is done, reconnecting after every
-// failure with exponential backoff, forever. On shutdown it finishes the
-// message in hand (handler and move), logs out and returns nil. It returns
-// an error only for an invalid configuration. Run must not be called
-// concurrently on one Watcher.
+// failure, forever: after a temporary failure with exponential backoff up
+// to MaxBackoff (logged at WARN), after a PermanentError every
+// PermanentRetry (logged at ERROR, with what to change). On shutdown it
+// finishes the message in hand (handler and move), logs out and returns
+// nil. It returns an error only for an invalid configuration. Run must not
+// be called concurrently on one Watcher.
 func (w *Watcher) Run(ctx context.Context) error {
 	if err := w.validate(); err != nil {
 		return err
@@ -297,49 +334,193 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		up, err := w.session(ctx)
 		if ctx.Err() != nil {
+			w.status.set(func(st *WatchStatus) { st.Watching, st.Err = false, context.Canceled })
 			return nil
 		}
+		if err == nil {
+			err = errors.New("imap: session ended")
+		}
+		perm := IsPermanent(err)
+		w.status.set(func(st *WatchStatus) {
+			st.Watching, st.Err, st.Permanent, st.Since = false, err, perm, time.Now()
+			st.Reconnects++
+		})
 		if up {
 			attempt = 0 // the connection worked: start the backoff over
 		}
 		attempt++
-		delay := backoff(w.cfg.MinBackoff, w.cfg.MaxBackoff, attempt)
-		w.log.Warn("imap: connection failed; reconnecting", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, delay) {
+		var delay time.Duration
+		if perm {
+			delay = w.cfg.PermanentRetry
+			w.log.Error("imap: cannot watch the mailbox until the configuration or the account is fixed", "err", err, "retry_in", delay)
+		} else {
+			delay = backoff(w.cfg.MinBackoff, w.cfg.MaxBackoff, attempt)
+			w.log.Warn("imap: connection failed; reconnecting", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		}
+		if !w.sleep(ctx, delay) {
 			return nil
 		}
 	}
 }
 
-// Check logs in, opens the watched mailbox read-only and returns the
-// server's capabilities, sorted: the "check-config -connect" probe. It
-// changes nothing on the server.
-func (w *Watcher) Check(ctx context.Context) (caps []string, err error) {
+// sleep waits with cfg.Sleep, or the real clock, in steps of at most
+// Keepalive, recording a heartbeat after each: a long wait after a
+// permanent failure is not taken for a hung watcher.
+func (w *Watcher) sleep(ctx context.Context, d time.Duration) bool {
+	if w.cfg.Sleep != nil {
+		return w.cfg.Sleep(ctx, d)
+	}
+	for d > 0 {
+		step := min(d, w.cfg.Keepalive)
+		if !sleep(ctx, step) {
+			return false
+		}
+		d -= step
+		w.beat()
+	}
+	return true
+}
+
+// beat records that the watch loop is alive.
+func (w *Watcher) beat() {
+	now := time.Now()
+	w.status.set(func(st *WatchStatus) { st.Heartbeat = now })
+}
+
+// WatchStatus is how the watcher is doing, for health checks and metrics.
+type WatchStatus struct {
+	// Watching is true while the watched mailbox is selected and watched.
+	Watching bool
+	// Since is when Watching or Err last changed.
+	Since time.Time
+	// LastActivity is when the server last answered a command.
+	LastActivity time.Time
+	// Heartbeat is when the watch loop last showed it is alive: an answer
+	// from the server, or a step of a wait between attempts. It is at most
+	// Keepalive + CommandTimeout old while the loop works (systemd's
+	// watchdog is fed from it).
+	Heartbeat time.Time
+	// Err is why the watcher is not watching (nil before the first
+	// attempt and while watching); Permanent is IsPermanent(Err).
+	Err       error
+	Permanent bool
+	// Reconnects counts the connections that ended and were opened again.
+	Reconnects int64
+}
+
+// Status returns the watcher's current status. It is safe to call at any
+// time from any goroutine.
+func (w *Watcher) Status() WatchStatus {
+	return w.status.get()
+}
+
+// statusBox guards a WatchStatus.
+type statusBox struct {
+	mu sync.Mutex
+	st WatchStatus
+}
+
+func (b *statusBox) get() WatchStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.st
+}
+
+func (b *statusBox) set(f func(*WatchStatus)) {
+	b.mu.Lock()
+	f(&b.st)
+	b.mu.Unlock()
+}
+
+// setWatching records that the mailbox is watched.
+func (w *Watcher) setWatching() {
+	w.status.set(func(st *WatchStatus) {
+		st.Watching, st.Err, st.Permanent, st.Since = true, nil, false, time.Now()
+	})
+}
+
+// activity records an answer from the server.
+func (w *Watcher) activity() {
+	now := time.Now()
+	w.status.set(func(st *WatchStatus) { st.LastActivity, st.Heartbeat = now, now })
+}
+
+// CheckReport is what Check found on the server.
+type CheckReport struct {
+	// Steps are what worked, in order ("connected", "TLS verified", "logged
+	// in as …"): the report says how far the check got when it failed.
+	Steps []string
+	// Capabilities are the server's, sorted.
+	Capabilities []string
+	// Names describes the server's hierarchy separator and namespace.
+	Names string
+	// Mailboxes are the watched, processed and quarantine mailboxes.
+	Mailboxes []MailboxCheck
+}
+
+// Check connects, logs in, checks that the watched mailbox exists and can
+// be opened (read-only), and that the processed and quarantine mailboxes
+// exist, creating them when missing as serve would: the "check-config
+// -connect" probe. The report tells what worked even when err is not nil.
+func (w *Watcher) Check(ctx context.Context) (*CheckReport, error) {
+	r := &CheckReport{}
 	if err := w.validate(); err != nil {
-		return nil, err
+		return r, err
 	}
 	s := w.newSession()
 	stop, err := s.connect(ctx)
 	if err != nil {
-		return nil, err
+		return r, err
 	}
 	defer s.close()
 	defer stop()
-	if err := s.login(); err != nil {
-		return nil, err
+	step := "connected to " + w.cfg.Addr
+	if w.cfg.TLS != TLSNone {
+		step += " (TLS " + string(w.cfg.TLS) + ", certificate verified)"
 	}
+	r.Steps = append(r.Steps, step)
+	if err := s.login(ctx); err != nil {
+		return r, err
+	}
+	r.Steps = append(r.Steps, "logged in as "+w.cfg.Username)
 	if err := s.capabilities(); err != nil {
-		return nil, err
+		return r, err
 	}
+	for c := range s.caps {
+		r.Capabilities = append(r.Capabilities, string(c))
+	}
+	slices.Sort(r.Capabilities)
+	if err := s.resolveNames(); err != nil {
+		return r, err
+	}
+	r.Names = s.ns.String()
 	if _, err := s.selectMailbox(true); err != nil {
-		return nil, err
+		return r, err
+	}
+	r.Mailboxes = append(r.Mailboxes, MailboxCheck{Key: w.keys.watched, Configured: w.cfg.Mailbox, Server: s.watched, Status: "exists"})
+	for _, m := range []struct{ key, conf, name string }{
+		{w.keys.processed, w.cfg.Processed, s.processed},
+		{w.keys.quarantine, w.cfg.Quarantine, s.quarantine},
+	} {
+		mc := MailboxCheck{Key: m.key, Configured: m.conf, Server: m.name, Status: "exists"}
+		created, err := s.ensureMailbox(m.key, m.name)
+		if err != nil {
+			return r, err
+		}
+		if created {
+			mc.Status = "created"
+		}
+		if s.caps.Has(imap.CapSpecialUse) {
+			info, err := s.lookup(m.name)
+			if err != nil {
+				return r, err
+			}
+			mc.Warning = specialUseWarning(info)
+		}
+		r.Mailboxes = append(r.Mailboxes, mc)
 	}
 	s.logout()
-	for c := range s.caps {
-		caps = append(caps, string(c))
-	}
-	slices.Sort(caps)
-	return caps, nil
+	return r, nil
 }
 
 // backoff returns the delay before attempt n (1-based): full jitter

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/mail"
 	"slices"
 	"strings"
@@ -38,6 +39,7 @@ type watchBackend interface {
 	UIDValidity(mailbox string) uint32
 	CreateMailbox(name string)
 	NewClient(t testing.TB) *imapclient.Client
+	Separator() rune
 }
 
 // watchServer is one backend under test.
@@ -60,6 +62,10 @@ var watchBackends = []struct {
 	{"dovecot", func(t *testing.T) *watchServer {
 		d := mailtest.StartDovecot(t)
 		return &watchServer{d, "dovecot", d.Addr, d.TLSAddr, d.Username, d.Password, d.Cert}
+	}},
+	{"cyrus", func(t *testing.T) *watchServer {
+		c := mailtest.StartCyrus(t)
+		return &watchServer{c, "cyrus", c.Addr, c.TLSAddr, c.Username, c.Password, c.Cert}
 	}},
 }
 
@@ -288,8 +294,13 @@ func watchConfig(t *testing.T, srv *watchServer, addr string) (IMAPConfig, *watc
 		PollInterval:   50 * time.Millisecond,
 		IdleRestart:    300 * time.Millisecond,
 		CommandTimeout: 5 * time.Second,
-		MinBackoff:     10 * time.Millisecond,
-		MaxBackoff:     200 * time.Millisecond,
+		// The keepalive probe gets the same time as every command.
+		KeepaliveTimeout: 5 * time.Second,
+		MinBackoff:       10 * time.Millisecond,
+		MaxBackoff:       200 * time.Millisecond,
+		// Tests re-create mailboxes under the watcher: a watched mailbox
+		// missing for a moment is a permanent failure, retried soon here.
+		PermanentRetry: 200 * time.Millisecond,
 		MaxMessageSize: 4 << 20,
 		Logger:         logger,
 	}, log
@@ -522,8 +533,10 @@ func TestWatchUIDValidityChange(t *testing.T) {
 		p.DropAll()
 		st.waitProcessed(t, "validity-2")
 		st.waitFor(t, "validity-1 offered under the new UIDVALIDITY", func() bool {
+			// Not compared with validity: right after a re-create Dovecot's
+			// STATUS may still answer for the deleted mailbox.
 			return slices.ContainsFunc(st.calls, func(d Delivery) bool {
-				return d.UIDValidity == validity && watchMessageID(d.Raw) == "validity-1"
+				return d.UIDValidity != old && watchMessageID(d.Raw) == "validity-1"
 			})
 		})
 		st.checkOnce(t, "validity-0", "validity-1", "validity-2")
@@ -849,9 +862,9 @@ func TestWatchTLS(t *testing.T) {
 
 				ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
 				defer cancel()
-				caps, err := NewWatcher(cfg, st, st).Check(ctx)
-				if err != nil || !slices.Contains(caps, "IMAP4rev1") {
-					t.Fatalf("Check = %v, %v; want IMAP4rev1 among the capabilities", caps, err)
+				r, err := NewWatcher(cfg, st, st).Check(ctx)
+				if err != nil || !slices.Contains(r.Capabilities, "IMAP4rev1") {
+					t.Fatalf("Check = %+v, %v; want IMAP4rev1 among the capabilities", r, err)
 				}
 				w := startWatcher(t, cfg, st)
 				st.waitProcessed(t, id)
@@ -859,43 +872,146 @@ func TestWatchTLS(t *testing.T) {
 
 				// A server the client does not trust is refused.
 				cfg.TLSConfig = nil
-				if _, err := NewWatcher(cfg, st, st).Check(ctx); err == nil {
-					t.Errorf("Check trusted a self-signed certificate")
+				_, err = NewWatcher(cfg, st, st).Check(ctx)
+				if err == nil {
+					t.Fatalf("Check trusted a self-signed certificate")
+				}
+				if !IsPermanent(err) || !strings.Contains(err.Error(), "imap.ca_file") {
+					t.Errorf("Check = %v; want a permanent error naming imap.ca_file", err)
 				}
 			})
 		}
 	})
 }
 
-// TestWatchLoginFailure: wrong credentials give an error that says what
-// to check; Run keeps trying (logging each attempt) until cancelled.
+// virtualClock runs the watcher's reconnect loop on virtual time: each
+// sleep advances it at once. Once it passes end, sleeping blocks until the
+// test cancels.
+type virtualClock struct {
+	mu     sync.Mutex
+	now    time.Duration
+	end    time.Duration
+	sleeps []time.Duration
+	ended  chan struct{}
+}
+
+func newVirtualClock(end time.Duration) *virtualClock {
+	return &virtualClock{end: end, ended: make(chan struct{})}
+}
+
+func (c *virtualClock) Sleep(ctx context.Context, d time.Duration) bool {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	before := c.now
+	c.now += d
+	passed := before < c.end && c.now >= c.end
+	over := c.now >= c.end
+	c.mu.Unlock()
+	if passed {
+		close(c.ended)
+	}
+	if over {
+		<-ctx.Done()
+		return false
+	}
+	return true
+}
+
+// TestWatchLoginFailure: a refused password is a permanent failure: one
+// ERROR that names the keys to check, the status says why nothing is
+// watched, and over a minute of virtual time only one login is attempted
+// (no storm that would lock the account); the next try waits 15 minutes.
 func TestWatchLoginFailure(t *testing.T) {
 	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
 		st := newWatchStore()
-		cfg, log := watchConfig(t, srv, srv.addr)
+		proxy := mailtest.NewProxy(t, srv.addr)
+		cfg, log := watchConfig(t, srv, proxy.Addr)
 		cfg.Password = "wrong"
+		cfg.PermanentRetry = 0 // the default, 15m
 		ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
 		defer cancel()
 		_, err := NewWatcher(cfg, st, st).Check(ctx)
-		if err == nil || !strings.Contains(err.Error(), "check the username and password") {
-			t.Fatalf("Check = %v, want a hint about the credentials", err)
+		if err == nil || !strings.Contains(err.Error(), "check the username and password") || !IsPermanent(err) {
+			t.Fatalf("Check = %v, want a permanent error with a hint about the credentials", err)
 		}
 		var imapErr *imap.Error
 		if !errors.As(err, &imapErr) {
 			t.Errorf("error %v does not wrap the *imap.Error", err)
 		}
-		startWatcher(t, cfg, st)
-		for !strings.Contains(log.String(), "attempt=2") {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("no second attempt logged")
-			case <-time.After(10 * time.Millisecond):
-			}
+		checkConns := proxy.Conns()
+
+		clock := newVirtualClock(time.Minute)
+		cfg.Sleep = clock.Sleep
+		w := NewWatcher(cfg, st, st)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- w.Run(runCtx) }()
+		select {
+		case <-clock.ended:
+		case <-ctx.Done():
+			t.Fatal("the watcher never slept past a minute of virtual time")
+		}
+		status := w.Status()
+		stop()
+		<-done
+
+		if n := proxy.Conns() - checkConns; n != 1 {
+			t.Errorf("%d logins in a minute of virtual time, want 1", n)
+		}
+		if len(clock.sleeps) == 0 || clock.sleeps[0] != DefaultPermanentRetry {
+			t.Errorf("slept %v, want %v after a refused login", clock.sleeps, DefaultPermanentRetry)
+		}
+		if n := strings.Count(log.String(), "level=ERROR"); n != 1 {
+			t.Errorf("%d ERROR lines, want 1:\n%s", n, log.String())
+		}
+		if status.Watching || !status.Permanent || status.Err == nil {
+			t.Errorf("status %+v; want not watching, a permanent error", status)
 		}
 		if strings.Contains(log.String(), "wrong") {
 			t.Errorf("password in the log")
 		}
 	})
+}
+
+// TestWatchTemporaryFailureRetried: a server that is down is retried with
+// the short backoff, never more than MaxBackoff apart (25s by default, so
+// that processing resumes within 30s of the server coming back).
+func TestWatchTemporaryFailureRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	st := newWatchStore()
+	cfg, log := watchConfig(t, &watchServer{username: "u", password: "p"}, addr)
+	cfg.MinBackoff, cfg.MaxBackoff = 0, 0 // the defaults
+	clock := newVirtualClock(10 * time.Minute)
+	cfg.Sleep = clock.Sleep
+	ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
+	defer cancel()
+	w := NewWatcher(cfg, st, st)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-clock.ended:
+	case <-ctx.Done():
+		t.Fatal("the watcher never slept past 10 minutes of virtual time")
+	}
+	status := w.Status()
+	cancel()
+	<-done
+	for _, d := range clock.sleeps {
+		if d > DefaultMaxBackoff {
+			t.Errorf("slept %v between attempts, want at most %v", d, DefaultMaxBackoff)
+		}
+	}
+	if status.Permanent || status.Err == nil || !strings.Contains(status.Err.Error(), "imap.port") {
+		t.Errorf("status %+v; want a temporary error naming imap.port", status)
+	}
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("a refused connection logged at ERROR:\n%s", log.String())
+	}
 }
 
 // TestWatchShutdownFinishesMessage: cancelling Run while the handler works
@@ -1203,4 +1319,116 @@ func TestWatchPrepareAhead(t *testing.T) {
 			t.Error("nothing was prepared ahead")
 		}
 	})
+}
+
+// TestWatchSeparators: the configured names use "/" between levels; on a
+// server that separates with "." (Dovecot's stock Maildir) they become
+// backstop.processed, and a name already written with the server's
+// separator is kept. Against Dovecot with its stock separator and with
+// "/", and the in-memory server ("/").
+func TestWatchSeparators(t *testing.T) {
+	servers := map[string]func(t *testing.T) *watchServer{
+		"memserver": watchBackends[0].start,
+		"dovecot-stock": func(t *testing.T) *watchServer {
+			d := mailtest.StartDovecot(t)
+			return &watchServer{d, "dovecot", d.Addr, d.TLSAddr, d.Username, d.Password, d.Cert}
+		},
+		"dovecot-slash": func(t *testing.T) *watchServer {
+			d := mailtest.StartDovecot(t, mailtest.WithSeparator("/"))
+			return &watchServer{d, "dovecot", d.Addr, d.TLSAddr, d.Username, d.Password, d.Cert}
+		},
+	}
+	for name, start := range servers {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			sep := srv.Separator()
+			if name == "dovecot-stock" && sep != '.' {
+				t.Fatalf("stock Dovecot separator %q, want '.'", sep)
+			}
+			st := newWatchStore()
+			st.disposition = func(d *Delivery) Disposition {
+				if strings.Contains(string(d.Raw), "quarantine-me") {
+					return Quarantined
+				}
+				return Processed
+			}
+			srv.Append("INBOX", watchMessage("sep-1", 100))
+			srv.Append("INBOX", watchMessage("quarantine-me", 100))
+			cfg, _ := watchConfig(t, srv, srv.addr)
+			cfg.Processed = "backstop/processed"
+			// Already in the server's separator: kept as is.
+			cfg.Quarantine = "backstop" + string(sep) + "quarantine"
+
+			ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
+			defer cancel()
+			r, err := NewWatcher(cfg, st, st).Check(ctx)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			want := "backstop" + string(sep) + "processed"
+			if len(r.Mailboxes) != 3 || r.Mailboxes[1].Server != want || r.Mailboxes[1].Status != "created" {
+				t.Errorf("Check mailboxes %+v; want %s created", r.Mailboxes, want)
+			}
+			w := startWatcher(t, cfg, st)
+			st.waitProcessed(t, "sep-1", "quarantine-me")
+			w.stop(t)
+			checkMailbox(t, srv, want, "sep-1")
+			checkMailbox(t, srv, "backstop"+string(sep)+"quarantine", "quarantine-me")
+		})
+	}
+}
+
+// TestWatchSilentConnection: a connection that goes silent while the
+// watcher idles (a NAT that dropped it without a reset) is noticed by the
+// keepalive, long before IdleRestart (without it the watcher would sit in
+// IDLE for 25 minutes), and the watcher reconnects and processes what
+// arrived meanwhile.
+func TestWatchSilentConnection(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		st := newWatchStore()
+		proxy := mailtest.NewProxy(t, srv.addr)
+		cfg, log := watchConfig(t, srv, proxy.Addr)
+		cfg.CommandTimeout = 3 * time.Second // for a command caught by the stall
+		cfg.IdleRestart = 25 * time.Minute
+		cfg.PollInterval = time.Hour
+		cfg.Keepalive = 200 * time.Millisecond
+		cfg.KeepaliveTimeout = time.Second
+		w := startWatcher(t, cfg, st)
+		srv.Append("INBOX", watchMessage("silent-1", 100))
+		st.waitProcessed(t, "silent-1")
+		waitMailbox(t, srv, "Processed", 1) // moved: the watcher idles now
+		before := proxy.Conns()
+
+		proxy.Stall()
+		ctx, cancel := context.WithTimeout(context.Background(), watchDeadline)
+		defer cancel()
+		if err := proxy.WaitConns(ctx, before+1); err != nil {
+			t.Fatalf("the watcher did not notice the silent connection: %v\n%s", err, log.String())
+		}
+		srv.Append("INBOX", watchMessage("silent-2", 100))
+		proxy.Unstall()
+		st.waitProcessed(t, "silent-1", "silent-2")
+		w.stop(t)
+		st.checkOnce(t, "silent-1", "silent-2")
+	})
+}
+
+// TestWatchServerRestart: Dovecot stops (every connection closed, new ones
+// refused) and starts again; the watcher reconnects on its own and
+// processes what arrived, exactly once.
+func TestWatchServerRestart(t *testing.T) {
+	d := mailtest.StartDovecot(t)
+	srv := &watchServer{d, "dovecot", d.Addr, d.TLSAddr, d.Username, d.Password, d.Cert}
+	st := newWatchStore()
+	cfg, _ := watchConfig(t, srv, srv.addr)
+	cfg.MaxBackoff = 0 // the default cap, 25s
+	w := startWatcher(t, cfg, st)
+	srv.Append("INBOX", watchMessage("restart-1", 100))
+	st.waitProcessed(t, "restart-1")
+	d.Stop()
+	d.Start()
+	srv.Append("INBOX", watchMessage("restart-2", 100))
+	st.waitProcessed(t, "restart-1", "restart-2")
+	w.stop(t)
+	st.checkOnce(t, "restart-1", "restart-2")
 }

@@ -17,6 +17,11 @@ const (
 	DeliveryFailed    = "delivery_failed"    // to the leads: an email was refused or bounced
 	SecurityNotice    = "security_notice"    // to the leads: a command was refused for lack of verification
 	ReporterOutcome   = "reporter_outcome"   // to the reporter: how it ended (resolved, severed, closed), or an apology
+	WeeklyDigest      = "digest"             // to each lead, weekly: the whole picture, counts and ids only
+	LeadReminder      = "reminder"           // to the leads (and head of support): an incident nobody acted on
+	Checkin           = "checkin"            // to the reporter, days after the end: how are you?
+	CheckinReply      = "checkin_reply"      // to the leads: the reporter answered the check-in
+	HeldBack          = "held_back"          // to a recipient: the notices a rate cap held back, once it frees
 	// Customer emails, sent on a lead's behalf.
 	Boundary    = "boundary"     // this behaviour is not acceptable; what happens if it continues
 	PartingWays = "parting_ways" // we are ending the relationship
@@ -109,6 +114,11 @@ type Data struct {
 	Reason      string
 	MessageFrom string
 	MessageSubj string
+
+	// Digest is the weekly digest's content (digest only).
+	Digest *Digest
+	// Reminder says why a reminder is sent (reminder only).
+	Reminder *Reminder
 }
 
 // Rendered is a rendered email: subject, text and HTML bodies.

@@ -51,10 +51,12 @@ var variables = []Variable{
 	{Name: "Approver", Meaning: "the lead who approved the email (a person)"},
 	{Name: "BoundarySent", Meaning: "when the boundary email went to the customer; zero if none has"},
 	{Name: "Target", Meaning: "who the escalation goes to: the customer's manager or HR (a person)"},
-	{Name: "Note", Meaning: "a lead's note (RESOLVE, NOTE); internal, never in customer emails"},
-	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed"},
+	{Name: "Note", Meaning: "a lead's note (RESOLVE, NOTE), or a teammate's answer to a check-in (checkin_reply); internal, never in customer emails"},
+	{Name: "Reason", Meaning: "why a message was quarantined, a command refused or a delivery failed; in lead notices and acknowledgements, what backstop could not read in a report (the customer unknown, parser warnings)"},
 	{Name: "MessageFrom", Meaning: "the sender of the quarantined message or refused command"},
 	{Name: "MessageSubj", Meaning: "the subject of the quarantined message or refused command"},
+	{Name: "Digest", Meaning: "the weekly digest (digest only): .Week, .Start, .End, .Quiet, .Opened, .OpenedStillOpen, .Open, .OpenByState, .Waiting, .Actions, .Response, .Severed, .Repeat, .Teammates, .Undelivered, .HeldBack, .Chart; ids, names, states, dates and counts only (see templates.Digest)"},
+	{Name: "Reminder", Meaning: "why a reminder is sent (reminder only): .Waited (business time), .N (the how-manieth), .HeadOfSupport, .BusinessHours"},
 	{Name: "EmailTo", Meaning: "who the email named by EmailKind goes or went to (a person): the customer, the escalation Target, or a lead"},
 }
 
@@ -291,6 +293,7 @@ var templateDocs = map[string]string{
 	DeliveryFailed:    "to the leads: an email was refused or bounced",
 	SecurityNotice:    "to the leads: a command was not accepted because its sender could not be verified",
 	ReporterOutcome:   "to the teammates who reported: how the incident ended (resolved, severed, closed), or that the customer apologised; sent even after HANDOFF, except the apology note",
+	HeldBack:          "to a lead or teammate, once the hourly caps allow it: how many notices the caps held back (Detail), and about which incidents",
 	Boundary:          "to the customer, signed by the lead: this behaviour is not acceptable; what happens if it continues",
 	PartingWays:       "to the customer, signed by the lead: we are ending the support relationship; what happens next",
 	Escalation:        "to the customer's manager or HR (Target), signed by the lead: a factual summary and a request for help",

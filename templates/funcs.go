@@ -237,6 +237,7 @@ var kinds = map[string]string{
 	DeliveryFailed:    "delivery notice",
 	SecurityNotice:    "security notice",
 	ReporterOutcome:   "outcome note to the reporter",
+	HeldBack:          "summary of held-back notices",
 }
 
 func kindText(name string) string {

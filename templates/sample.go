@@ -89,6 +89,10 @@ func SampleFor(name string) *Data {
 			From: d.Customer, Date: at(9, 14, 3), DateRaw: "Thu, 9 Jan 2025 14:03:55 +0100", Subject: "Re: Invoice 4471",
 			Body: "(Sample message 4. In a real notice, the customer's words appear here.)"})
 		d.Now = at(9, 14, 10)
+	case HeldBack:
+		d.Incident = Incident{}
+		d.Customer, d.Organisation, d.History = Person{}, "", nil
+		d.Detail = "12 more notices held back in the last hour: INC-40…INC-51"
 	case QuarantineNotice:
 		d.Incident = Incident{}
 		d.Customer, d.Organisation, d.History = Person{}, "", nil
@@ -116,6 +120,22 @@ func SampleFor(name string) *Data {
 		d.Incident.State = "resolved"
 		d.Command = "RESOLVE"
 		d.Note = ""
+	case WeeklyDigest:
+		d.Incident, d.Customer, d.Organisation, d.Reporter, d.History = Incident{}, Person{}, "", Person{}, nil
+		d.Now = at(13, 9, 0)
+		d.Digest = sampleDigest()
+	case LeadReminder:
+		d.Now = at(9, 12, 52)
+		d.Reminder = &Reminder{Waited: "4 h", N: 1, BusinessHours: "Mon–Fri 09:00–17:00 CET"}
+	case Checkin:
+		d.Recipient = d.Reporter
+		d.Incident.State = "resolved"
+		d.Now = at(14, 9, 0)
+	case CheckinReply:
+		d.Incident.State = "resolved"
+		d.MessageFrom = "Sam Rivera <sam.rivera@acme.example>"
+		d.Note = "Thanks for asking. I'm fine now, it helped to know you had it."
+		d.Now = at(14, 10, 12)
 	case Boundary:
 		d.Recipient = d.Customer
 	case Escalation:

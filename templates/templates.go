@@ -46,7 +46,8 @@ var defaultFS embed.FS
 // names lists every template, in the order of data.go.
 var names = []string{
 	ReporterAck, LeadNotice, EvidenceAdded, QuarantineNotice, CommandResult,
-	Help, CustomerPreview, UncertainDelivery, DeliveryFailed, SecurityNotice, ReporterOutcome,
+	Help, CustomerPreview, UncertainDelivery, DeliveryFailed, SecurityNotice, ReporterOutcome, HeldBack,
+	WeeklyDigest, LeadReminder, Checkin, CheckinReply,
 	Boundary, PartingWays, Escalation,
 }
 

@@ -1,9 +1,12 @@
 package workflow
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Command verbs, as leads and reporters write them (any case).
@@ -24,80 +27,11 @@ const (
 	CmdReopen   = "REOPEN"
 	CmdClose    = "CLOSE"
 	CmdHelp     = "HELP"
+	// Time's commands (cmd_time.go).
+	CmdDigest    = "DIGEST"
+	CmdNoCheckin = "NO-CHECKIN"
+	CmdCustomer  = "CUSTOMER"
 )
-
-// CommandInfo documents one command: for HELP, receipts and the README.
-type CommandInfo struct {
-	Verb    string   // "ESCALATE"
-	Usage   string   // "ESCALATE <address> [name]"
-	Aliases []string // other words read as this command ("ESC")
-	Who     string   // "leads", "leads and the reporter", "anyone verified"
-	Does    string   // one line
-}
-
-// Role of a command's sender on an incident.
-type role int
-
-const (
-	roleNone     role = iota // verified, but neither a lead nor a reporter of the incident
-	roleReporter             // forwarded evidence to the incident
-	roleLead                 // a lead from the configuration
-)
-
-// commandTable is every command, in the order of HELP. args says whether the
-// command takes words after it: a no-argument command followed by words
-// ("Close call, that one") is not read as a command.
-type commandSpec struct {
-	CommandInfo
-	args  bool
-	roles []role
-}
-
-var commandTable = []commandSpec{
-	{CommandInfo{CmdBoundary, "BOUNDARY", []string{"WARN"}, "leads",
-		"the boundary email to the customer: this behaviour is not acceptable, and what happens if it continues"}, false, []role{roleLead}},
-	{CommandInfo{CmdEscalate, "ESCALATE <address> [name]", []string{"ESC"}, "leads",
-		"the escalation email to the customer's manager, HR or CEO, with a factual summary"}, true, []role{roleLead}},
-	{CommandInfo{CmdSever, "SEVER", []string{"PART", "PARTWAYS", "PART-WAYS"}, "leads",
-		"the parting-ways email to the customer (with two-lead approval when configured)"}, false, []role{roleLead}},
-	{CommandInfo{CmdApology, "APOLOGY", []string{"APOLOGISED", "APOLOGIZED"}, "leads",
-		"records that the customer apologised and thanks the reporter; RESOLVE then closes it"}, false, []role{roleLead}},
-	{CommandInfo{CmdCancel, "CANCEL", []string{"STOP"}, "leads",
-		"stops the customer emails on hold (or awaiting approval) and restores the state"}, false, []role{roleLead}},
-	{CommandInfo{CmdApprove, "APPROVE", []string{"APPROVED"}, "leads",
-		"a second lead's approval of a SEVER under the two-person rule; starts its hold"}, false, []role{roleLead}},
-	{CommandInfo{CmdResend, "RESEND", nil, "leads",
-		"sends an uncertain, failed or bounced email again, with the same Message-ID"}, false, []role{roleLead}},
-	{CommandInfo{CmdAssign, "ASSIGN <address|me>", []string{"TAKE", "MINE"}, "leads",
-		"makes a lead the owner (TAKE, MINE and a bare ASSIGN mean ASSIGN me)"}, true, []role{roleLead}},
-	{CommandInfo{CmdNote, "NOTE <text>", nil, "leads and the reporter",
-		"adds a note to the audit trail"}, true, []role{roleLead, roleReporter}},
-	{CommandInfo{CmdStatus, "STATUS", nil, "leads and the reporter",
-		"where the incident stands: state, lead, pending emails, latest events"}, false, []role{roleLead, roleReporter}},
-	{CommandInfo{CmdShow, "SHOW", nil, "leads",
-		"sends the whole reported conversation to the asking lead, behind a content warning"}, false, []role{roleLead}},
-	{CommandInfo{CmdResolve, "RESOLVE [note]", []string{"RESOLVED"}, "leads",
-		"marks the incident resolved; the reporter is told"}, true, []role{roleLead}},
-	{CommandInfo{CmdClose, "CLOSE", []string{"CLOSED"}, "leads",
-		"closes the incident; the reporter is told"}, false, []role{roleLead}},
-	{CommandInfo{CmdReopen, "REOPEN", nil, "leads",
-		"opens a resolved or closed incident again"}, false, []role{roleLead}},
-	{CommandInfo{CmdHandoff, "HANDOFF", []string{"HAND-OFF"}, "the reporter",
-		"the reporter gets nothing more about the incident but its outcome (a lead hands over with ASSIGN)"}, false, []role{roleReporter}},
-	{CommandInfo{CmdHelp, "HELP", []string{"?"}, "anyone verified",
-		"the list of commands"}, false, []role{roleLead, roleReporter, roleNone}},
-}
-
-// Commands lists every command with its usage, aliases, who may use it and
-// what it does, in the order HELP shows them.
-func Commands() []CommandInfo {
-	out := make([]CommandInfo, len(commandTable))
-	for i, c := range commandTable {
-		out[i] = c.CommandInfo
-		out[i].Aliases = append([]string(nil), c.Aliases...)
-	}
-	return out
-}
 
 // Command is one command line of a reply.
 type Command struct {
@@ -105,6 +39,11 @@ type Command struct {
 	Word string // the word as written
 	Args string // the rest of the line, trimmed
 	Line string // the line as read, trimmed and at most maxCommandLine bytes
+	// Lookalike is the command a word written with non-ASCII letters
+	// reads as once normalised and case-folded ("ſever" → SEVER). Such a
+	// word is never carried out (Verb is ""): it is refused with a
+	// receipt that says why.
+	Lookalike string
 }
 
 // MaxCommands is how many commands one reply may carry; the rest are
@@ -133,7 +72,9 @@ func ParseCommands(text string) (cmds []Command, more bool) {
 		}
 		c, ok := parseCommandLine(line)
 		if !ok {
-			if len(cmds) == 0 {
+			if c.Lookalike != "" && len(cmds) < MaxCommands {
+				cmds = append(cmds, c)
+			} else if len(cmds) == 0 {
 				cmds = append(cmds, Command{Line: clip(line)})
 			}
 			break
@@ -160,7 +101,7 @@ func parseCommandLine(line string) (Command, bool) {
 	}
 	verb, ok := lookupVerb(w)
 	if !ok {
-		return Command{}, false
+		return Command{Word: w, Line: clip(line), Lookalike: lookalikeVerb(w)}, false
 	}
 	spec := specOf(verb)
 	if rest != "" && !spec.args {
@@ -177,43 +118,6 @@ func parseCommandLine(line string) (Command, bool) {
 	return c, true
 }
 
-func lookupVerb(word string) (string, bool) {
-	up := strings.ToUpper(word)
-	for _, c := range commandTable {
-		if up == c.Verb {
-			return c.Verb, true
-		}
-		for _, a := range c.Aliases {
-			if up == a {
-				return c.Verb, true
-			}
-		}
-	}
-	return "", false
-}
-
-func specOf(verb string) commandSpec {
-	for _, c := range commandTable {
-		if c.Verb == verb {
-			return c
-		}
-	}
-	panic("workflow: unknown verb " + verb)
-}
-
-// mayUse reports whether someone in role r may use verb.
-func mayUse(r role, verb string) bool {
-	for _, x := range specOf(verb).roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-// usage returns the usage line of verb: "ESCALATE <address> [name]".
-func usage(verb string) string { return specOf(verb).Usage }
-
 // clip bounds a line kept in events and receipts.
 func clip(s string) string {
 	if len(s) <= maxCommandLine {
@@ -224,4 +128,53 @@ func clip(s string) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// lookupVerb finds the command a word names. Only words written in ASCII
+// are commands: Unicode case folding maps other letters to ASCII ones (ſ,
+// U+017F, upper-cases to S; the Kelvin sign K to K), so that a word a
+// person reads as something else could otherwise be carried out.
+func lookupVerb(word string) (string, bool) {
+	for i := 0; i < len(word); i++ {
+		if word[i] >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	up := strings.ToUpper(word)
+	for _, c := range commandTable {
+		if up == c.Verb || slices.Contains(c.Aliases, up) {
+			return c.Verb, true
+		}
+	}
+	return "", false
+}
+
+// lookalikeVerb returns the command a non-ASCII word reads as after NFKC
+// normalisation (UAX #15) and Unicode case mapping, without invisible
+// format characters, or "" when it reads as none.
+func lookalikeVerb(word string) string {
+	ascii := true
+	for i := 0; i < len(word); i++ {
+		if word[i] >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if ascii {
+		return ""
+	}
+	w := strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return r
+	}, norm.NFKD.String(word))
+	for _, cand := range []string{strings.ToUpper(norm.NFKC.String(word)), strings.ToUpper(w), strings.ToUpper(strings.ToLower(w))} {
+		up := cand
+		for _, c := range commandTable {
+			if up == c.Verb || slices.Contains(c.Aliases, up) {
+				return c.Verb
+			}
+		}
+	}
+	return ""
 }

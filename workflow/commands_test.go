@@ -285,8 +285,8 @@ func TestBoundary(t *testing.T) {
 	if m.From != (Person{Name: "Jane Doe, Acme Support", Address: "support@acme.example"}) {
 		t.Errorf("From %v", m.From)
 	}
-	if m.Sender == nil || m.Sender.Address != "escalations@acme.example" {
-		t.Errorf("Sender %v", m.Sender)
+	if m.Sender != nil {
+		t.Errorf("Sender %v: a customer email names no mailbox but the support address", m.Sender)
 	}
 	if len(m.ReplyTo) != 1 || m.ReplyTo[0].Address != "support@acme.example" {
 		t.Errorf("Reply-To %v", m.ReplyTo)
@@ -300,7 +300,7 @@ func TestBoundary(t *testing.T) {
 	if m.Subject != "Re: Invoice 4471" {
 		t.Errorf("subject %q", m.Subject)
 	}
-	if m.EnvelopeFrom != fmt.Sprintf("escalations+bounce-%d@acme.example", cust.ID) {
+	if m.EnvelopeFrom != "support@acme.example" {
 		t.Errorf("envelope %q", m.EnvelopeFrom)
 	}
 	if m.AutoSubmitted != "" || len(m.Headers) != 0 {
@@ -862,8 +862,14 @@ func TestHoldAndCancel(t *testing.T) {
 		}
 	}
 
-	// BOUNDARY again, sent after its hold; CANCEL is then too late.
-	f.do(jane, "BOUNDARY", Processed)
+	// BOUNDARY again, answering the notice from before the CANCEL: a
+	// replay, refused.
+	if rows := f.do(jane, "BOUNDARY", Processed); !contains(f.mail(rows[0].ID).Text, "before the CANCEL") {
+		t.Errorf("BOUNDARY answering an email older than the CANCEL:\n%s", f.mail(rows[0].ID).Text)
+	}
+	// BOUNDARY again, answering the CANCEL's receipt, sent after its hold;
+	// CANCEL is then too late.
+	f.handle(f.command(f.mail(rows[0].ID), jane, "BOUNDARY"), Processed)
 	f.clk.Advance(10 * time.Minute)
 	drain(t, d)
 	rows = f.do(jane, "stop", Processed)
@@ -1104,7 +1110,7 @@ func TestCrashBetweenSendingAndSent(t *testing.T) {
 }
 
 func TestBounce(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, func(c *Config) { c.CustomerBounceAddress = "bounces@acme.example" })
 	f.do(jane, "BOUNDARY", Processed)
 	f.clk.Advance(10 * time.Minute)
 	tr := &fakeTransport{}
@@ -1154,6 +1160,21 @@ func TestBounce(t *testing.T) {
 	b.Bounce, b.AutoReason = true, "From: postmaster"
 	b.BounceOriginalID = m2.MessageID
 	f2.handle(b, Processed)
+	// Anyone can quote a Message-ID: not believed, and the leads are told.
+	if st := f2.outbox()[3].State; st != OutSent {
+		t.Errorf("unauthenticated bounce by Message-ID: %s", st)
+	}
+	if got := summary(f2.outbox()[5:]); got != "security_notice→jane@acme.example security_notice→omar@acme.example" {
+		t.Errorf("queued %s", got)
+	}
+	// With the exact recipient, from a domain a trusted server
+	// authenticated: believed.
+	b = f2.plain(Person{Address: "postmaster@globex.example"}, "failure notice")
+	b.Bounce, b.AutoReason = true, "From: postmaster"
+	b.BounceOriginalID = m2.MessageID
+	b.BounceStatus = []DeliveryStatus{{Recipient: "jordan@globex.example", Action: "failed", Status: "5.1.1"}}
+	b.Auth = []AuthResult{{ServID: "mx.acme.example", DMARCPass: []string{"globex.example"}}}
+	f2.handle(b, Processed)
 	if st := f2.outbox()[3].State; st != OutBounced {
 		t.Errorf("bounce by Message-ID: %s", st)
 	}
@@ -1181,7 +1202,7 @@ func TestCustomerEmailCaps(t *testing.T) {
 			}
 			ev := f.eventsSince(1, n)
 			if strings.Contains(tt.queued, "parting_ways") {
-				if f.state(1) != StateSevered || hasEvent(ev, EventMailSuppressed, "customer_preview") {
+				if f.state(1) != StateSevered || hasEvent(ev, EventNoticeHeldBack, "customer_preview") {
 					t.Errorf("state %s, events %v", f.state(1), ev)
 				}
 				return
@@ -1189,7 +1210,7 @@ func TestCustomerEmailCaps(t *testing.T) {
 			if f.state(1) != StateReported {
 				t.Errorf("state %s", f.state(1))
 			}
-			if !hasEvent(ev, EventRefused, "not queued: at most "+fmt.Sprint(tt.cap)+" emails per incident per hour") || (tt.queued == "") != hasEvent(ev, EventMailSuppressed, "command_result") {
+			if !hasEvent(ev, EventRefused, "not queued: at most "+fmt.Sprint(tt.cap)+" emails per incident per hour") || (tt.queued == "") != hasEvent(ev, EventNoticeHeldBack, "command_result") {
 				t.Errorf("events %v", ev)
 			}
 		})
@@ -1267,7 +1288,7 @@ func TestPreview(t *testing.T) {
 	}
 	rows := f.do(jane, "BOUNDARY", Processed)
 	m := f.mail(rows[0].ID)
-	if r.Text != m.Text || r.HTML != m.HTML || pm.Subject != m.Subject || pm.From != m.From || *pm.Sender != *m.Sender ||
+	if r.Text != m.Text || r.HTML != m.HTML || pm.Subject != m.Subject || pm.From != m.From || pm.Sender != nil || m.Sender != nil ||
 		!slices.Equal(pm.ReplyTo, m.ReplyTo) || pm.InReplyTo != m.InReplyTo || !slices.Equal(pm.To, m.To) || !pm.Customer || pm.AutoSubmitted != "" {
 		t.Errorf("preview %+v\ndiffers from the email %+v", pm, m)
 	}

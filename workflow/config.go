@@ -23,6 +23,11 @@ type Config struct {
 	// to Escalations: local+bounce-ID@domain, so that a bounce names the
 	// outbox row it is about; any other address is used as it is.
 	EnvelopeSender string
+	// CustomerBounceAddress is the MAIL FROM of customer emails, as
+	// local+bounce-ID-SIG@domain; it must be delivered into the watched
+	// mailbox. Empty: SupportAddress as it is (bounces then reach the
+	// support inbox). Never Escalations: customers would learn it.
+	CustomerBounceAddress string
 	// FromName is the display name of backstop's From. Default "Backstop".
 	FromName string
 
@@ -76,8 +81,25 @@ type Config struct {
 	// it).
 	CustomerReplyTo string
 
+	// Time is the weekly digest, reminders and check-ins (timecfg.go).
+	Time TimeConfig
+
 	Now    func() time.Time // nil = time.Now
 	Logger *slog.Logger     // nil = slog.Default()
+	// Observer, when set, is told what each message led to once its
+	// transaction committed (metrics).
+	Observer Observer
+}
+
+// Observer is told what the desk did with each message, after the
+// message's transaction committed; never about a duplicate. Its methods
+// are called synchronously and must not block. It carries no content and
+// no addresses.
+type Observer interface {
+	// CommandDone reports one command line: its canonical verb (CmdSever,
+	// …) and outcome: "done", "refused" (verified sender, but not allowed
+	// now; or sender not verified) or "unknown" (not understood).
+	CommandDone(verb, outcome string)
 }
 
 // Evidence modes.
@@ -119,6 +141,13 @@ func (c *Config) Validate() error {
 		bad("escalations", "the watched address is required (e.g. escalations@acme.example)")
 	} else if l, d, ok := splitAddress(esc); !ok || l == "" || d == "" || strings.Contains(l, "+") {
 		bad("escalations", "%q is not a plain address like escalations@acme.example", c.Escalations)
+	}
+	if b := c.CustomerBounceAddress; b != "" {
+		if l, _, ok := splitAddress(b); !ok || strings.Contains(l, "+") {
+			bad("customer bounce address", "%q is not a plain address like bounces@acme.example", b)
+		} else if sameMailbox(b, c.Escalations) {
+			bad("customer bounce address", "must not be the escalations address: customers would learn where reports go")
+		}
 	}
 	if c.EnvelopeSender != "" {
 		if _, _, ok := splitAddress(c.EnvelopeSender); !ok {
@@ -206,6 +235,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("commands customer reply-to", "is %q; use support or lead", c.CustomerReplyTo)
 	}
+	c.Time.validate(c, bad)
 	return errors.Join(errs...)
 }
 
@@ -239,6 +269,7 @@ func (c Config) withDefaults() Config {
 		c.CustomerReplyTo = ReplyToSupport
 	}
 	c.SupportAddress = strings.TrimSpace(c.SupportAddress)
+	c.Time = c.Time.withDefaults(c.Timezone)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

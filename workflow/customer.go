@@ -132,15 +132,6 @@ func (d *Desk) signature(lead Person) string {
 	return org
 }
 
-// senderAddress is the address that actually sends customer emails: the
-// configured envelope sender, else the escalations address.
-func (d *Desk) senderAddress() string {
-	if e := strings.TrimSpace(d.cfg.EnvelopeSender); e != "" {
-		return e
-	}
-	return d.cfg.Escalations
-}
-
 // renderCustomer renders a customer email and its header fields. It is the
 // one code path of both the real email and `backstop templates preview`.
 func (d *Desk) renderCustomer(c customerDraft) (*templates.Rendered, storedMail, string, error) {
@@ -155,11 +146,9 @@ func (d *Desk) renderCustomer(c customerDraft) (*templates.Rendered, storedMail,
 		Text: r.Text,
 		HTML: r.HTML,
 	}
-	// RFC 5322 section 3.6.2: Sender names the mailbox that actually sent
-	// the message when it is not the author's.
-	if s := d.senderAddress(); !sameMailbox(s, from.Address) {
-		m.Sender = &Person{Name: strings.TrimSpace(d.cfg.OrgName), Address: s}
-	}
+	// No Sender field (RFC 5322 section 3.6.2): the support address is
+	// the author's mailbox, and naming the escalations mailbox that
+	// really sends would tell the customer where reports go.
 	if d.cfg.CustomerReplyTo == ReplyToLead && isAddress(c.lead.Address) {
 		m.ReplyTo = []Person{{Name: d.signature(c.lead), Address: strings.TrimSpace(c.lead.Address)}}
 	} else {
@@ -339,16 +328,13 @@ func (d *Desk) previewMail(incident int64, name string, customer bool, subject s
 	out := &OutMail{
 		IncidentID: incident, Template: name, Customer: customer,
 		From: m.From, Sender: m.Sender, To: m.To, ReplyTo: m.ReplyTo,
-		Subject: subject, MessageID: newMessageID(token, d.domain), InReplyTo: m.InReplyTo, References: m.References,
+		Subject: subject, MessageID: d.messageIDFor(token, customer), InReplyTo: m.InReplyTo, References: m.References,
 		AutoSubmitted: m.AutoSubmitted, Headers: m.Headers, Text: m.Text, HTML: m.HTML,
 	}
 	for _, p := range m.To {
 		out.Rcpt = append(out.Rcpt, p.Address)
 	}
-	out.EnvelopeFrom = strings.TrimSpace(d.cfg.EnvelopeSender)
-	if out.EnvelopeFrom == "" || strings.EqualFold(out.EnvelopeFrom, d.cfg.Escalations) {
-		out.EnvelopeFrom = tokenAddress(d.cfg.Escalations, "bounce-0")
-	}
+	out.EnvelopeFrom = d.envelopeFor(0, customer)
 	return out
 }
 

@@ -88,10 +88,12 @@ func (d *Desk) isTeam(addr string) bool {
 
 func (d *Desk) now() time.Time { return d.cfg.Now() }
 
-// dedupeKey identifies a message across mailboxes and UIDVALIDITY changes.
+// dedupeKey identifies a message across mailboxes and UIDVALIDITY changes:
+// its Message-ID with a digest of its content (dedupe.go), since the sender
+// chooses the Message-ID and anyone can borrow one.
 func dedupeKey(in *Inbound) string {
 	if id := strings.Trim(strings.TrimSpace(in.MessageID), "<>"); id != "" {
-		return id
+		return id + " " + contentDigest(in) // without Raw: From, Subject, Date
 	}
 	if in.Raw != nil {
 		sum := sha256.Sum256(in.Raw)
@@ -110,11 +112,14 @@ type handling struct {
 	now time.Time
 
 	sender   string // lower-cased From address
+	earlier  int64  // messages row of a different message with the same Message-ID
+	unread   string // why a team member's report names no customer (reportUnread)
 	rowID    int64  // messages row
 	class    string
 	incident int64
 	queued   int
 	dup      bool
+	commands [][2]string // verb, outcome: for Config.Observer after commit
 }
 
 // Handle classifies in and records the outcome in one transaction. A
@@ -130,6 +135,7 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 	var disp Disposition
 	err := d.st.tx(ctx, func(tx *sql.Tx) error {
 		h.tx = tx
+		h.commands = nil // in case the transaction is run again
 		var err error
 		disp, err = h.run()
 		return err
@@ -151,11 +157,19 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 		attrs = append(attrs, "from", h.sender)
 	}
 	d.log.Info("message handled", attrs...)
+	if o := d.cfg.Observer; o != nil && !h.dup {
+		for _, c := range h.commands {
+			o.CommandDone(c[0], c[1])
+		}
+	}
 	return disp, nil
 }
 
 func (h *handling) run() (Disposition, error) {
 	in := h.in
+	if err := h.collisions(); err != nil { // dedupe.go
+		return 0, err
+	}
 	if disp, found, err := h.recorded(); err != nil || found {
 		h.dup = found
 		if err == nil {
@@ -204,12 +218,18 @@ func (h *handling) run() (Disposition, error) {
 		// with the customer unknown rather than drop the report.
 		return h.forward(Person{})
 	}
+	if insider && h.repliesToBackstop() {
+		// Addressed to one of backstop's emails, but its token or
+		// Message-ID verifies for no incident: never read as a report.
+		return h.quarantine(ClassUnmatched, "a reply to one of backstop's emails whose reply address or references could not be verified: reply to backstop's latest email about the incident", 0)
+	}
 	if insider {
-		reason := "no forwarded message found: forward the customer's email as an attachment or inline"
+		// A report is never lost for want of parsing (unknown.go).
+		why := "no forwarded message could be read in it"
 		if in.Kind == "reply" {
-			reason = "a reply that answers none of backstop's emails: reply to backstop's email about the incident, or forward the customer's email as an attachment or inline"
+			why = "it answers none of backstop's emails, and no forwarded message could be read in it"
 		}
-		return h.quarantine(ClassUnmatched, reason, 0)
+		return h.reportUnread(why)
 	}
 	reason := "the sender is not on the team: backstop takes reports only from the team and never answers outsiders"
 	inc, state, err := h.customerIncident()
@@ -289,7 +309,10 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 	h.rowID, err = res.LastInsertId()
 	h.class = class
 	h.incident = incident
-	return err
+	if err != nil {
+		return err
+	}
+	return h.recordCollision()
 }
 
 // event appends to the audit trail.
@@ -358,7 +381,7 @@ func (h *handling) auto(reason string) (Disposition, error) {
 	if in.Bounce {
 		class = ClassBounce
 	}
-	outboxID, incident, err := h.bouncedRow()
+	outboxID, incident, signed, err := h.bouncedRow()
 	if err != nil {
 		return 0, err
 	}
@@ -378,6 +401,13 @@ func (h *handling) auto(reason string) (Disposition, error) {
 		}
 	}
 	if in.Bounce && outboxID != 0 && bounceFailed(in.BounceStatus) {
+		row, err := loadOutRow(h.ctx, h.tx, outboxID)
+		if err != nil {
+			return 0, err
+		}
+		if ok, why := h.acceptBounce(row, signed); !ok {
+			return Processed, h.suspiciousBounce(row, why) // bounce.go
+		}
 		if err := h.markBounced(outboxID); err != nil {
 			return 0, err
 		}
@@ -477,18 +507,19 @@ func (in *Inbound) recipients() []string {
 }
 
 // bouncedRow finds the outbox row a bounce or auto-reply is about: by the
-// envelope address it came back to (local+bounce-ID@domain) or by the
-// Message-ID it quotes or answers.
-func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
+// envelope address it came back to (local+bounce-ID-SIG@domain, signed
+// when the signature verifies) or by the Message-ID it quotes or answers.
+func (h *handling) bouncedRow() (outboxID, incident int64, signed bool, err error) {
 	in := h.in
 	for _, a := range in.recipients() {
-		tag, ok := tokenFromAddress(h.d.cfg.Escalations, a)
+		tag, ok := h.d.bounceAddressTag(a)
 		if !ok {
 			continue
 		}
-		if n, ok := strings.CutPrefix(tag, "bounce-"); ok {
-			if id, err := strconv.ParseInt(n, 10, 64); err == nil {
-				return h.outboxIncident("id = ?", id)
+		if id, signed, ok := parseBounceTag(h.d.cfg.Secret, tag); ok {
+			o, inc, err := h.outboxIncident("id = ?", id)
+			if err != nil || o != 0 {
+				return o, inc, signed, err
 			}
 		}
 	}
@@ -498,10 +529,10 @@ func (h *handling) bouncedRow() (outboxID, incident int64, err error) {
 			continue
 		}
 		if o, inc, err := h.outboxIncident("message_id = ?", id); err != nil || o != 0 {
-			return o, inc, err
+			return o, inc, false, err
 		}
 	}
-	return 0, 0, nil
+	return 0, 0, false, nil
 }
 
 func (h *handling) outboxIncident(where string, arg any) (outboxID, incident int64, err error) {
@@ -693,7 +724,16 @@ func (h *handling) reply(m match) (Disposition, error) {
 		return h.quarantine(ClassOutsider, what+" from an address outside the team (matched by "+m.how+"); nothing was done", m.incident)
 	}
 	cmds, more := ParseCommands(in.ReplyText)
-	hasCommand := len(cmds) > 0 && cmds[0].Verb != ""
+	hasCommand := len(cmds) > 0 && (cmds[0].Verb != "" || cmds[0].Lookalike != "")
+	disagree := ""
+	if in.ReplyHTML != "" {
+		htmlCmds, _ := ParseCommands(in.ReplyHTML)
+		if a, b := commandWords(cmds), commandWords(htmlCmds); a != b {
+			disagree = fmt.Sprintf("the plain-text and HTML versions of your reply carry different commands (plain text: %s; HTML: %s), so nothing was done: a command counts only when it is what you saw. Reply again with the command on the first line", a, b)
+			hasCommand = true
+			cmds = append(cmds, htmlCmds...)
+		}
+	}
 	matched := "matched by " + m.how
 	if m.issuedTo != "" && m.issuedTo != h.sender {
 		matched += ", token issued to " + m.issuedTo
@@ -714,6 +754,12 @@ func (h *handling) reply(m match) (Disposition, error) {
 	if inc != nil {
 		if err := touchIncident(h.ctx, h.tx, inc.ID, h.now); err != nil {
 			return 0, err
+		}
+	}
+	if !hasCommand && inc != nil {
+		// An answer to a check-in is the teammate's, for the leads: no receipt.
+		if ok, err := h.checkinReply(inc); err != nil || ok {
+			return Processed, err
 		}
 	}
 	if !hasCommand {
@@ -737,6 +783,12 @@ func (h *handling) reply(m match) (Disposition, error) {
 			cmds = []Command{{Line: ""}}
 		}
 	}
+	if disagree != "" {
+		if err := h.refuseAll(inc, cmds, disagree); err != nil {
+			return 0, err
+		}
+		return Processed, nil
+	}
 	if err := h.runCommands(inc, cmds, more); err != nil {
 		return 0, err
 	}
@@ -754,10 +806,11 @@ func (h *handling) refuseUnverified(inc *Incident, m match, cmds []Command, why 
 	}
 	var lines []string
 	for _, c := range cmds {
-		if c.Verb == "" {
+		if c.Verb == "" && c.Lookalike == "" {
 			continue
 		}
 		lines = append(lines, c.Line)
+		h.commands = append(h.commands, [2]string{c.Verb, outcomeRefused})
 		if err := h.event(m.incident, EventRefused, c.Line+": refused: "+why); err != nil {
 			return 0, err
 		}

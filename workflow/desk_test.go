@@ -72,7 +72,7 @@ func TestForwardOpensIncident(t *testing.T) {
 		if len(m.To) != 1 || m.To[0].Address != r.Recipient || !slices.Equal(m.Rcpt, []string{r.Recipient}) {
 			t.Errorf("%s To %v Rcpt %v, want %s", r.Template, m.To, m.Rcpt, r.Recipient)
 		}
-		if want := "escalations+bounce-" + itoa(r.ID) + "@acme.example"; m.EnvelopeFrom != want {
+		if want := "escalations+" + bounceTag(e.desk.cfg.Secret, r.ID) + "@acme.example"; m.EnvelopeFrom != want {
 			t.Errorf("%s envelope %q, want %q", r.Template, m.EnvelopeFrom, want)
 		}
 		// Reply-To carries the token; the Message-ID carries it too.
@@ -444,13 +444,12 @@ func TestQuarantine(t *testing.T) {
 			return in
 		}, ClassOutsider, "not on the team"},
 		{"spam without sender", func(e *env) *Inbound { return e.plain(Person{}, "WIN") }, ClassOutsider, "not on the team"},
-		{"team member's plain mail", func(e *env) *Inbound { return e.plain(sam, "help") }, ClassUnmatched, "no forwarded message found: forward the customer's email as an attachment or inline"},
-		{"team member's stray reply", func(e *env) *Inbound {
-			in := e.plain(sam, "Re: lunch")
+		{"team member's reply to a backstop email that matches nothing", func(e *env) *Inbound {
+			in := e.plain(sam, "SEVER")
 			in.Kind = "reply"
-			in.InReplyTo = []string{"lunch@acme.example"}
+			in.To = []Person{{Address: "escalations+" + Token(testSecret, 42, "sam@acme.example") + "@acme.example"}}
 			return in
-		}, ClassUnmatched, "answers none of backstop's emails"},
+		}, ClassUnmatched, "could not be verified"},
 		{"malformed", func(e *env) *Inbound {
 			in := e.plain(Person{}, "")
 			in.ParseError = "malformed MIME header"
@@ -670,8 +669,8 @@ func TestCaps(t *testing.T) {
 		if n := len(e.outbox()); n != 4 {
 			t.Errorf("%d outbox rows, want 4", n)
 		}
-		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND incident_id = 1 AND detail LIKE '%per incident%'", EventMailSuppressed); n != 2 {
-			t.Errorf("%d suppressed events, want 2", n)
+		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND incident_id = 1 AND detail LIKE '%per incident%'", EventNoticeHeldBack); n != 2 {
+			t.Errorf("%d held-back events, want 2", n)
 		}
 		e.clk.Advance(61 * time.Minute)
 		e.handle(e.forward(sam, abuse(jordan, "s", "later", e.clk.Now())), Processed)
@@ -695,11 +694,55 @@ func TestCaps(t *testing.T) {
 				toSam++
 			}
 		}
-		if toJane != 3 || toSam != 3 {
-			t.Errorf("jane got %d, sam %d; want 3 each", toJane, toSam)
+		// Every new incident's notice reaches the lead; Sam's thank-you
+		// notes beyond the cap are held back, and summarised once it frees.
+		if toJane != 5 || toSam != 3 {
+			t.Errorf("jane got %d, sam %d; want 5 and 3", toJane, toSam)
 		}
-		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND detail LIKE '%per recipient%'", EventMailSuppressed); n != 4 {
-			t.Errorf("%d suppressed events, want 4", n)
+		if n := e.count("SELECT count(*) FROM events WHERE kind = ? AND detail LIKE '%per recipient%'", EventNoticeHeldBack); n != 2 {
+			t.Errorf("%d held-back events, want 2", n)
+		}
+		d := e.dispatcher(&fakeTransport{})
+		run := func() {
+			t.Helper()
+			if _, err := d.drain(context.Background()); err != nil { // the dispatcher's round: summaries, then sending
+				t.Fatal(err)
+			}
+		}
+		run()
+		if n := e.count("SELECT count(*) FROM events WHERE kind = ?", EventHeldBackSummary); n != 0 {
+			t.Errorf("a summary went out while the cap was still reached")
+		}
+		e.clk.Advance(61 * time.Minute)
+		run()
+		rows = e.outbox()
+		last := rows[len(rows)-1]
+		if last.Template != templates.HeldBack || last.Recipient != "sam@acme.example" {
+			t.Fatalf("last email %s to %s, want the summary to sam", last.Template, last.Recipient)
+		}
+		if m := e.mail(last.ID); !strings.Contains(m.Subject, "2 more notices held back since 09:30 UTC: INC-4…INC-5") {
+			t.Errorf("summary %q", m.Subject)
+		}
+		if n := e.count("SELECT count(*) FROM events WHERE kind = ?", EventHeldBackSummary); n != 1 {
+			t.Errorf("%d summary events, want 1", n)
+		}
+		run()
+		if n := len(e.outbox()); n != len(rows) {
+			t.Errorf("the summary went out twice")
+		}
+	})
+	t.Run("security notices", func(t *testing.T) {
+		e := newEnv(t, func(c *Config) { c.MaxPerRecipientHour = 2; c.MaxQuarantineHour = 1 })
+		for range 3 {
+			e.handle(e.plain(jordan, "spam"), Quarantined)
+		}
+		// Spam used up every budget; a forged command is reported all the same.
+		forged := e.plain(jane, "SEVER")
+		forged.Kind, forged.ReplyText, forged.Subject = "reply", "SEVER", "Re: [INC-1] x"
+		e.handle(e.forward(sam, abuse(jordan, "s", "x", e.clk.Now())), Processed)
+		e.handle(forged, Quarantined)
+		if got := summary(e.outbox()); !strings.Contains(got, "security_notice→jane@acme.example") || !strings.Contains(got, "lead_notice→jane@acme.example") {
+			t.Errorf("outbox %s", got)
 		}
 	})
 	t.Run("quarantine notices", func(t *testing.T) {

@@ -122,6 +122,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // drain sends every due row, then returns when the next one is due (zero
 // when nothing is waiting).
 func (d *Dispatcher) drain(ctx context.Context) (time.Time, error) {
+	if desk := d.st.desk.Load(); desk != nil {
+		// Notices the caps held back are summarised once they allow.
+		if err := desk.summariseHeldBack(ctx, d.cfg.Now()); err != nil {
+			return time.Time{}, err
+		}
+	}
 	for ctx.Err() == nil {
 		sent, err := d.SendNext(ctx)
 		if err != nil {

@@ -133,6 +133,8 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	}
 	custDesc := cust.Address
 	switch {
+	case cust.Address == "" && h.unread != "":
+		custDesc = "an unknown customer (" + h.unread + "; the whole message is the evidence)"
 	case cust.Address == "" && cust.Name != "":
 		custDesc = cust.Name + " (address unknown)"
 	case cust.Address == "":
@@ -153,7 +155,7 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 		return 0, err
 	}
 	for _, lead := range h.d.cfg.Leads {
-		if err := h.notifyLead(inc, lead, templates.LeadNotice, history); err != nil {
+		if err := h.notifyLead(inc, lead, templates.LeadNotice, history, true); err != nil {
 			return 0, err
 		}
 	}
@@ -201,12 +203,17 @@ func (h *handling) addEvidence(inc *Incident, cust Person) (Disposition, error) 
 			return 0, err
 		}
 	}
+	if added == 0 {
+		// The same conversation forwarded again: nothing new for the
+		// leads (the audit trail has it).
+		return Processed, nil
+	}
 	leads := h.d.cfg.Leads
 	if inc.Lead.Address != "" {
 		leads = []Person{inc.Lead}
 	}
 	for _, lead := range leads {
-		if err := h.notifyLead(inc, lead, templates.EvidenceAdded, nil); err != nil {
+		if err := h.notifyLead(inc, lead, templates.EvidenceAdded, nil, false); err != nil {
 			return 0, err
 		}
 	}
@@ -291,6 +298,9 @@ func (h *handling) ackReporter(inc *Incident) error {
 	}
 	data := h.d.baseData(inc, rep, h.now)
 	data.Reporter = templates.Person(rep)
+	if h.unread != "" {
+		data.Reason = "backstop could not find the customer's message in your email, so it went to the leads as it is; they will identify the customer"
+	}
 	return h.d.queue(h.ctx, h.tx, h.now, outItem{
 		incident: inc, template: templates.ReporterAck, to: rep, data: data, cause: h.in.MessageID,
 	}, &h.queued)
@@ -298,14 +308,21 @@ func (h *handling) ackReporter(inc *Incident) error {
 
 // notifyLead queues a lead notice or evidence notice, carrying the forward
 // per the evidence mode.
-func (h *handling) notifyLead(inc *Incident, lead Person, name string, history []string) error {
+func (h *handling) notifyLead(inc *Incident, lead Person, name string, history []string, first bool) error {
+	var err error
 	data := h.d.baseData(inc, lead, h.now)
 	if inc.Customer.Address == "" && inc.Customer.Name != "" {
 		// The lead must know that the forward showed no address.
 		data.Customer.Name += " (address not in the forward)"
 	}
+	data.Reason = h.leadWarning(inc)
 	data.History = history
 	data.EvidenceMode = h.d.cfg.Evidence
+	// Suggest only what the lead may do now (a severed incident takes no
+	// BOUNDARY or SEVER).
+	if data.Allowed, err = h.allowedFor(inc, roleLead, lead.Address); err != nil {
+		return err
+	}
 	data.Reporter = templates.Person(h.reporter())
 	sent, err := boundarySent(h.ctx, h.tx, inc.ID)
 	if err != nil {
@@ -319,7 +336,7 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 		return err
 	}
 	data.Incident.Evidence = ev
-	item := outItem{incident: inc, template: name, to: lead, data: data, cause: h.in.MessageID}
+	item := outItem{incident: inc, template: name, to: lead, data: data, cause: h.in.MessageID, first: first}
 	if h.d.cfg.Evidence == EvidenceAttach && h.in.Raw != nil {
 		item.attach = []storedAttachment{{
 			Filename:    fmt.Sprintf("%s-evidence.eml", inc.Ref()),

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +23,12 @@ type outItem struct {
 	state     string    // OutQueued (default) or OutHeld
 	notBefore time.Time // zero: now
 	cause     string    // Message-ID of the email that caused it, for the audit trail
+	first     bool      // the first notice about a new incident: never held back (caps.go)
+	summary   bool      // a summary of held-back notices: never itself held back
+	// scheduled emails (digest, reminders, check-ins) skip the hourly
+	// caps: the scheduler bounds them by construction (one per lead per
+	// week, one per incident per interval), and a cap must not lose them.
+	scheduled bool
 }
 
 // storedMail is the outbox's mail column: an OutMail without what has its
@@ -82,12 +87,13 @@ func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outI
 	if d.isForbiddenRecipient(rcpt) {
 		return 0, fmt.Errorf("queueing %s: refusing to send to %s, backstop's own address", it.template, rcpt)
 	}
-	if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
-		return 0, err
-	} else if capped {
-		d.log.Warn("email suppressed: rate cap reached", "incident", incID, "template", it.template, "cap", why)
-		return 0, d.event(ctx, tx, incID, now, Actor, EventMailSuppressed,
-			fmt.Sprintf("%s to %s not sent: %s", it.template, rcpt, why), it.cause)
+	// Scheduled emails skip the caps (see outItem.scheduled).
+	if !neverHeldBack(it) && !it.summary && !it.scheduled {
+		if capped, why, err := d.capReached(ctx, tx, now, incID, lower(rcpt), it.template, 0); err != nil {
+			return 0, err
+		} else if capped {
+			return 0, d.holdBack(ctx, tx, now, incID, rcpt, it.template, why, it.cause) // caps.go
+		}
 	}
 
 	r, err := d.tmpl.Render(it.template, it.data)
@@ -160,9 +166,7 @@ type outRecord struct {
 	prevState   string
 }
 
-// insertOutbox stores an email. Its envelope sender is local+bounce-ID@domain
-// (VERP), so that a bounce names the row, unless Config.EnvelopeSender names
-// another address.
+// insertOutbox stores an email, with the envelope sender of envelopeFor.
 func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r outRecord) (int64, string, error) {
 	blob, err := json.Marshal(r.mail)
 	if err != nil {
@@ -175,13 +179,11 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 	if r.notBefore.IsZero() {
 		r.notBefore = now
 	}
-	envelope := strings.TrimSpace(d.cfg.EnvelopeSender)
-	tagged := envelope == "" || strings.EqualFold(envelope, d.cfg.Escalations)
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO outbox (incident_id, template, customer, recipient, token, envelope_from, rcpt, message_id, subject,
 			mail, state, not_before, created_at, requested_by, prev_state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, envelope, string(rcptJSON), r.messageID, r.subject,
+		nullID(r.incident), r.template, r.customer, lower(r.recipient), r.token, "", string(rcptJSON), r.messageID, r.subject,
 		blob, r.state, ms(r.notBefore), ms(now), lower(r.requestedBy), r.prevState)
 	if err != nil {
 		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
@@ -190,12 +192,10 @@ func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r ou
 	if err != nil {
 		return 0, "", err
 	}
-	if tagged {
-		// Bounces come back to local+bounce-ID@domain and name the row.
-		envelope = tokenAddress(d.cfg.Escalations, "bounce-"+strconv.FormatInt(id, 10))
-		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", envelope, id); err != nil {
-			return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
-		}
+	// Bounces come back to local+bounce-ID-SIG@domain and name the row
+	// (bounce.go).
+	if _, err := tx.ExecContext(ctx, "UPDATE outbox SET envelope_from = ? WHERE id = ?", d.envelopeFor(id, r.customer), id); err != nil {
+		return 0, "", fmt.Errorf("queueing %s: %w", r.template, err)
 	}
 	return id, r.messageID, nil
 }
@@ -260,13 +260,14 @@ func (d *Desk) capReached(ctx context.Context, tx *sql.Tx, now time.Time, incide
 	if err != nil || n >= d.cfg.MaxPerRecipientHour {
 		return err == nil, fmt.Sprintf("at most %d emails per recipient per hour", d.cfg.MaxPerRecipientHour), err
 	}
-	if template == templates.QuarantineNotice || template == templates.SecurityNotice {
-		// Both answer untrusted input: a flood of spam or forged commands
-		// must not use up the leads' allowance for real incidents.
-		n, err := count(d.cfg.MaxQuarantineHour, "recipient = ? AND template IN (?, ?) AND created_at > ?",
-			rcpt, templates.QuarantineNotice, templates.SecurityNotice, since)
+	if template == templates.QuarantineNotice {
+		// They answer untrusted input: a flood of spam must not use up
+		// the leads' allowance for real incidents. (Security notices are
+		// never held back: caps.go.)
+		n, err := count(d.cfg.MaxQuarantineHour, "recipient = ? AND template = ? AND created_at > ?",
+			rcpt, templates.QuarantineNotice, since)
 		if err != nil || n >= d.cfg.MaxQuarantineHour {
-			return err == nil, fmt.Sprintf("at most %d quarantine and security notices per recipient per hour", d.cfg.MaxQuarantineHour), err
+			return err == nil, fmt.Sprintf("at most %d quarantine notices per recipient per hour", d.cfg.MaxQuarantineHour), err
 		}
 	}
 	return false, "", nil

@@ -132,6 +132,26 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
+// EventCounts counts the audit trail's events by kind (EventRefused, …),
+// for metrics.
+func (s *Store) EventCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT kind, count(*) FROM events GROUP BY kind")
+	if err != nil {
+		return nil, fmt.Errorf("store: counting events: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("store: counting events: %w", err)
+		}
+		counts[k] = n
+	}
+	return counts, rows.Err()
+}
+
 // SeveredEntry is a customer whose incident was severed: what the support
 // tool's block list needs.
 type SeveredEntry struct {

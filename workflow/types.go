@@ -57,15 +57,22 @@ type Inbound struct {
 	// delivered, relayed, expanded) does not mark an email undelivered.
 	BounceStatus []DeliveryStatus
 	AuthResults  []string // raw Authentication-Results values, top first
-	// Auth is what the Authentication-Results headers say (cmd fills it
-	// from parse.ParseAuthResults). Only entries whose ServID is one of
-	// Config.TrustedAuthServIDs are believed.
+	// Auth is what the Authentication-Results headers say, top first, an
+	// entry per header (cmd fills it from parse.ParseAuthResults; an
+	// unreadable header is an entry with an empty ServID). Only the
+	// entries at the top whose ServID is one of Config.TrustedAuthServIDs
+	// are believed, down to the first that is not.
 	Auth []AuthResult
 
-	Kind        string // "forward", "reply", "other"
-	Note        string // what the forwarder wrote above the forward
-	Originals   []Original
-	ReplyText   string
+	Kind      string // "forward", "reply", "other"
+	Text      string // the whole readable text (HTML converted): the evidence when no original can be read
+	Note      string // what the forwarder wrote above the forward
+	Originals []Original
+	ReplyText string
+	// ReplyHTML is the sender's text as the HTML part shows it, when the
+	// message has both parts and ReplyText is the plain text's: commands
+	// count only when both carry the same.
+	ReplyHTML   string
 	Attachments []string // "name (type, size)" lines, for the audit trail
 	Warnings    []string
 	ParseError  string // non-empty: the message could not be parsed and is quarantined
@@ -78,6 +85,8 @@ type AuthResult struct {
 	ServID    string   // the authserv-id
 	DMARCPass []string // header.from domains with dmarc=pass
 	DKIMPass  []string // header.d domains with dkim=pass
+	DMARCFail []string // header.from domains with another dmarc result
+	DKIMFail  []string // header.d domains with another dkim result
 }
 
 // DeliveryStatus is one recipient block of a delivery status report.
@@ -136,7 +145,7 @@ func parseDisposition(s string) (Disposition, error) {
 // Incident states (the names the templates know). An incident is open
 // until it is resolved or closed; a severed incident is still open for new
 // evidence. Incidents open as reported; the lead commands move them on
-// (see the state table in commands.go).
+// (see the command table in commandtable.go).
 const (
 	StateReported     = "reported"
 	StateAcknowledged = "acknowledged"
@@ -157,7 +166,7 @@ const (
 	ClassForward   = "forward"   // a team member's forward: evidence on an incident
 	ClassReply     = "reply"     // a reply to backstop's email, recorded on its incident
 	ClassOutsider  = "outsider"  // from outside the team: quarantined
-	ClassUnmatched = "unmatched" // a team member's mail that is neither a forward nor a reply
+	ClassUnmatched = "unmatched" // no longer recorded: a team member's mail is always a report (reportUnread)
 	ClassAuto      = "auto"      // auto-reply, out-of-office, list mail, backstop's own mail
 	ClassBounce    = "bounce"    // non-delivery or delivery status report
 	ClassMalformed = "malformed" // could not be parsed
@@ -175,7 +184,7 @@ const (
 	EventQuarantined    = "quarantined"     // a message was quarantined
 	EventAuto           = "auto"            // an auto-reply or bounce concerning the incident
 	EventMailQueued     = "mail_queued"     // an email was put in the outbox
-	EventMailSuppressed = "mail_suppressed" // an email was not queued: rate cap reached
+	EventMailSuppressed = "mail_suppressed" // no longer written: a capped notice is held back (EventNoticeHeldBack)
 	EventMailSent       = "mail_sent"       // an email was delivered to the SMTP server
 	EventMailFailed     = "mail_failed"     // an email was refused or gave up on
 	EventMailUncertain  = "mail_uncertain"  // a crash during sending: it may or may not have gone out

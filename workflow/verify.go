@@ -105,26 +105,27 @@ func (h *handling) hasToken(incident int64, sender string) bool {
 	return found
 }
 
-// domainPasses reports whether a trusted Authentication-Results entry shows
-// DMARC passing for domain, or DKIM passing with domain as header.d.
+// domainPasses reports whether the trusted Authentication-Results headers
+// show DMARC passing for domain, or DKIM passing with domain as header.d,
+// and none of them says otherwise. Only the headers at the top of the
+// message are believed, down to the first that is not from a trusted
+// authserv-id (RFC 8601 sections 5 and 7.1: a receiving server adds its
+// header above those it received, so anything below a foreign header may
+// have been written by the sender). Trusted headers that disagree about
+// the domain (one pass, another fail) mean not verified.
 func (d *Desk) domainPasses(results []AuthResult, domain string) bool {
 	if domain == "" {
 		return false
 	}
+	pass, fail := false, false
 	for _, r := range results {
 		if !d.trusted[lower(r.ServID)] {
-			continue
+			break
 		}
-		for _, dm := range r.DMARCPass {
-			if lower(dm) == domain {
-				return true
-			}
-		}
-		for _, dk := range r.DKIMPass {
-			if lower(dk) == domain {
-				return true
-			}
-		}
+		p := slices.Contains(r.DMARCPass, domain) || slices.Contains(r.DKIMPass, domain)
+		f := slices.Contains(r.DMARCFail, domain) || (!p && slices.Contains(r.DKIMFail, domain))
+		pass = pass || p
+		fail = fail || f
 	}
-	return false
+	return pass && !fail
 }

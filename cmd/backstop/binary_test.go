@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,10 +33,25 @@ func TestServeBinary(t *testing.T) {
 	}
 	bin, imapSrv, smtpSrv, path, db := binarySetup(t)
 	imapSrv.Append("INBOX", forward(t, 1, "jordan@globex.example"))
+	// Monitoring as an operator sets it up: http.listen, and systemd's
+	// notify socket.
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "http:\n  listen: %s\n", httpAddr)
+	f.Close()
+	sock := filepath.Join(t.TempDir(), "notify")
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
 
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "serve", "-config", path)
-	cmd.Env = binaryEnv(imapSrv)
+	cmd.Env = append(binaryEnv(imapSrv), "NOTIFY_SOCKET="+sock)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -44,6 +62,23 @@ func TestServeBinary(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("backstop serve sent no acknowledgement and notice: %v\n%s", err, stderr.String())
+	}
+	buf := make([]byte, 256)
+	notify.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := notify.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "READY=1\nSTATUS=watching") {
+		t.Errorf("systemd notification %q, %v; want READY=1", buf[:n], err)
+	}
+	for path, want := range map[string]string{"/healthz": "imap: ok: watching INBOX", "/metrics": "backstop_incidents_opened_total 1"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d, want 200 with %q:\n%s", path, resp.StatusCode, want, body)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,22 +40,50 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log := newLogger(LogConfig{Level: "warn"}, stderr)
-	failed := false
-	w := mailbox.NewWatcher(cfg.imapConfig(tunables{}, log), nil, nil)
-	if caps, err := w.Check(ctx); err != nil {
-		failed = true
-		fmt.Fprintf(stdout, "imap %s:%d: FAILED: %v\n", cfg.IMAP.Host, cfg.IMAP.Port, err)
-	} else {
-		fmt.Fprintf(stdout, "imap %s:%d: logged in as %s, %s selected; capabilities: %s\n", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.Username, cfg.IMAP.Mailbox, strings.Join(caps, " "))
+	var failed []string
+	icfg, err := cfg.imapConfig(tunables{}, log)
+	if err != nil {
+		return err
 	}
-	if err := mailbox.NewSender(cfg.smtpConfig(tunables{})).Check(ctx); err != nil {
-		failed = true
-		fmt.Fprintf(stdout, "smtp %s:%d: FAILED: %v\n", cfg.SMTP.Host, cfg.SMTP.Port, err)
-	} else {
-		fmt.Fprintf(stdout, "smtp %s:%d: connected%s\n", cfg.SMTP.Host, cfg.SMTP.Port, map[bool]string{true: " and authenticated as " + cfg.SMTP.Username, false: ""}[cfg.SMTP.Username != ""])
+	fmt.Fprintf(stdout, "imap %s:%d:\n", cfg.IMAP.Host, cfg.IMAP.Port)
+	r, err := mailbox.NewWatcher(icfg, nil, nil).Check(ctx)
+	for _, step := range r.Steps {
+		fmt.Fprintf(stdout, "  ok: %s\n", step)
 	}
-	if failed {
-		return fmt.Errorf("some servers could not be reached; fix the settings above and run check-config -connect again")
+	if r.Names != "" {
+		fmt.Fprintf(stdout, "  ok: %s; capabilities: %s\n", r.Names, strings.Join(r.Capabilities, " "))
+	}
+	for _, m := range r.Mailboxes {
+		name := m.Server
+		if m.Server != m.Configured {
+			name = fmt.Sprintf("%s (written %s in the config)", m.Server, m.Configured)
+		}
+		fmt.Fprintf(stdout, "  ok: %s %s %s\n", m.Key, name, m.Status)
+		if m.Warning != "" {
+			fmt.Fprintf(stdout, "  warning: %s %s: %s\n", m.Key, m.Server, m.Warning)
+		}
+	}
+	if err != nil {
+		failed = append(failed, "imap")
+		fmt.Fprintf(stdout, "  FAILED: %v\n", err)
+	}
+	scfg, err := cfg.smtpConfig(tunables{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "smtp %s:%d:\n", cfg.SMTP.Host, cfg.SMTP.Port)
+	if err := mailbox.NewSender(scfg).Check(ctx); err != nil {
+		failed = append(failed, "smtp")
+		var se *mailbox.SendError
+		if errors.As(err, &se) && se.Stage == mailbox.StageAuth {
+			fmt.Fprintf(stdout, "  ok: connected to %s:%d (TLS %s)\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS)
+		}
+		fmt.Fprintf(stdout, "  FAILED: %v\n", err)
+	} else {
+		fmt.Fprintf(stdout, "  ok: connected (TLS %s)%s\n", cfg.SMTP.TLS, map[bool]string{true: ", authenticated as " + cfg.SMTP.Username, false: ""}[cfg.SMTP.Username != ""])
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s did not work: fix the settings named above and run check-config -connect again", strings.Join(failed, " and "))
 	}
 	return nil
 }
@@ -77,8 +107,25 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("incidents", stderr)
 	path := fs.String("config", "backstop.yaml", "configuration `file` (for storage.path)")
 	db := fs.String("db", "", "database `file`, instead of the one named in -config")
+	state := fs.String("state", "", "only incidents in these `states` (comma-separated; open = every open state)")
+	since := fs.String("since", "", "only incidents opened since this `date` (2026-03-01) or this long ago (7d, 48h)")
+	waiting := fs.Bool("waiting", false, "only open incidents no lead has acted on yet, oldest first (as the digest lists them)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	filter, err := incidentFilter(*state, *since, time.Now())
+	if err != nil {
+		return err
+	}
+	if *waiting {
+		cfg, err := LoadConfig(*path)
+		if err != nil {
+			return fmt.Errorf("-waiting needs the leads from the configuration: %w", err)
+		}
+		filter.Waiting = true
+		for _, l := range cfg.People.Leads {
+			filter.Leads = append(filter.Leads, l.Address)
+		}
 	}
 	st, err := openStoreForCLI(ctx, *path, *db)
 	if err != nil {
@@ -88,7 +135,7 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rest := fs.Args()
 	switch {
 	case len(rest) == 0:
-		return listIncidents(ctx, st, stdout)
+		return listIncidents(ctx, st, filter, stdout)
 	case rest[0] == "show" && len(rest) == 2:
 		id, err := parseIncidentID(rest[1])
 		if err != nil {
@@ -109,8 +156,42 @@ func parseIncidentID(s string) (int64, error) {
 	return id, nil
 }
 
-func listIncidents(ctx context.Context, st *workflow.Store, w io.Writer) error {
-	incs, err := st.Incidents(ctx)
+// incidentFilter reads the -state and -since flags.
+func incidentFilter(state, since string, now time.Time) (workflow.IncidentFilter, error) {
+	var f workflow.IncidentFilter
+	known := append([]string{"open"}, workflow.States()...)
+	for _, s := range strings.Split(state, ",") {
+		if s = strings.ToLower(strings.TrimSpace(s)); s == "" {
+			continue
+		}
+		if !slices.Contains(known, s) {
+			return f, usageError{fmt.Sprintf("-state %q: use %s", s, strings.Join(known, ", "))}
+		}
+		f.States = append(f.States, s)
+	}
+	since = strings.TrimSpace(since)
+	switch {
+	case since == "":
+	case strings.HasSuffix(since, "d"):
+		n, err := strconv.Atoi(strings.TrimSuffix(since, "d"))
+		if err != nil || n < 0 {
+			return f, usageError{fmt.Sprintf("-since %q: write a date like 2026-03-01, or 7d, or 48h", since)}
+		}
+		f.Since = now.AddDate(0, 0, -n)
+	default:
+		if d, err := time.ParseDuration(since); err == nil && d >= 0 {
+			f.Since = now.Add(-d)
+		} else if t, err := time.ParseInLocation("2006-01-02", since, time.Local); err == nil {
+			f.Since = t
+		} else {
+			return f, usageError{fmt.Sprintf("-since %q: write a date like 2026-03-01, or 7d, or 48h", since)}
+		}
+	}
+	return f, nil
+}
+
+func listIncidents(ctx context.Context, st *workflow.Store, f workflow.IncidentFilter, w io.Writer) error {
+	incs, err := st.FindIncidents(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -179,6 +260,7 @@ func orDash(s string) string {
 
 func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("parse", stderr)
+	explain := fs.Bool("explain", false, "instead of the JSON, say which rule found each forwarded original and where the reply text was cut, over the numbered text")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -197,6 +279,15 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	msg, perr := parse.Parse(r)
 	if msg == nil {
 		return fmt.Errorf("cannot read the message: %w", perr)
+	}
+	if *explain {
+		if _, err := io.WriteString(stdout, msg.Explain()); err != nil {
+			return err
+		}
+		if perr != nil {
+			return fmt.Errorf("the message is malformed (partial result above): %w", perr)
+		}
+		return nil
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,8 @@ type reply struct {
 	text    string             // what the person wrote
 	quote   bool               // quote the answered email below, as mail clients do
 	authRes string             // the Authentication-Results header the receiving server adds; "" none
+	html    string             // an HTML version: with text, multipart/alternative; alone, an HTML-only reply
+	headers []string           // header lines the receiving server puts on top, top first
 }
 
 // trusted is the header the organisation's own receiving server adds for
@@ -96,9 +99,16 @@ func (ch *commandHarness) deliver(r reply) {
 			out.Text += "\n\nOn Mon, 6 Jan 2025 at 10:00, Backstop <escalations@acme.example> wrote:\n" + q.String()
 		}
 	}
+	out.HTML = r.html
 	raw, err := mailbox.Compose(out)
 	if err != nil {
 		ch.t.Fatal(err)
+	}
+	if r.html != "" && r.text == "" {
+		raw = htmlOnly(ch.t, raw, r.html)
+	}
+	for i := len(r.headers) - 1; i >= 0; i-- {
+		raw = append([]byte(r.headers[i]+"\r\n"), raw...)
 	}
 	if r.authRes != "" {
 		raw = append([]byte("Authentication-Results: "+r.authRes+"\r\n"), raw...)
@@ -111,7 +121,7 @@ func (ch *commandHarness) deliver(r reply) {
 func (ch *commandHarness) handled(n int) {
 	ch.t.Helper()
 	ch.eventually(fmt.Sprintf("%d messages handled", n), func() bool {
-		return len(ch.imap.UIDs("backstop/processed"))+len(ch.imap.UIDs("backstop/quarantine")) >= n
+		return len(ch.imap.UIDs(ch.imap.Mailbox("backstop/processed")))+len(ch.imap.UIDs(ch.imap.Mailbox("backstop/quarantine"))) >= n
 	})
 	ch.settle(ch.st)
 }
@@ -163,8 +173,8 @@ func TestLeadTakesIncidentToSevered(t *testing.T) {
 		if boundary.From.Address != "support@acme.example" || boundary.From.Name != "Jane Doe, Acme Support" {
 			t.Errorf("boundary From = %+v, want \"Jane Doe, Acme Support\" <support@acme.example>", boundary.From)
 		}
-		if boundary.Sender == nil || boundary.Sender.Address != "escalations@acme.example" {
-			t.Errorf("boundary Sender = %+v", boundary.Sender)
+		if boundary.Sender != nil {
+			t.Errorf("boundary Sender = %+v: the customer must not learn the escalations address", boundary.Sender)
 		}
 		if strings.Contains(boundary.Subject, "INC-") || bytes.Contains(c.Raw, []byte("INC-1")) {
 			t.Error("the customer email shows the internal incident id")
@@ -172,8 +182,8 @@ func TestLeadTakesIncidentToSevered(t *testing.T) {
 		if rawHeader(c.Raw, "Auto-Submitted") != "" {
 			t.Error("the customer email is marked Auto-Submitted")
 		}
-		if !strings.HasPrefix(c.From, "escalations+bounce-") {
-			t.Errorf("envelope sender %q, want a VERP escalations+bounce-ID address", c.From)
+		if c.From != "support@acme.example" {
+			t.Errorf("envelope sender %q, want the support address (no customer_bounce_address configured)", c.From)
 		}
 		if !bytes.Contains(c.Raw, []byte("text/html")) {
 			t.Error("the customer email has no HTML alternative")
@@ -210,6 +220,15 @@ func TestLeadTakesIncidentToSevered(t *testing.T) {
 		// Every command was answered.
 		if n := len(ch.sentTo("jane@acme.example")); n < 5 {
 			t.Errorf("jane received %d emails; every command needs a receipt", n)
+		}
+		// And counted, by verb and outcome, once its transaction committed.
+		ch.mu.Lock()
+		m := ch.d.metrics
+		ch.mu.Unlock()
+		for _, verb := range []string{workflow.CmdBoundary, workflow.CmdEscalate} {
+			if got := testutil.ToFloat64(m.commands.WithLabelValues(verb, "done")); got != 1 {
+				t.Errorf("%s{verb=%q,outcome=\"done\"} = %v, want 1", metricCommands, verb, got)
+			}
 		}
 	})
 }
@@ -398,10 +417,10 @@ func TestTwoPersonRuleEndToEnd(t *testing.T) {
 }
 
 // TestCustomerEmailBounce: a delivery status report that comes back to the
-// VERP address of a customer email marks it undelivered and tells the lead;
+// signed VERP address of a customer email marks it undelivered and tells the lead;
 // it is never answered.
 func TestCustomerEmailBounce(t *testing.T) {
-	ch := newCommandHarness(t, backends[0], 0)
+	ch := newCommandHarness(t, backends[0], 0, customerBounceAddress("bounces@acme.example"))
 	jane := ch.notices["jane@acme.example"]
 	ch.deliver(reply{from: "jane@acme.example", to: &jane, text: "BOUNDARY", authRes: trusted("acme.example")})
 	ch.handled(2)
@@ -428,4 +447,28 @@ func TestCustomerEmailBounce(t *testing.T) {
 			t.Error("the bounce was answered")
 		}
 	}
+}
+
+// htmlOnly rewrites a composed message as an HTML-only one, as some mail
+// apps send: its header with a text/html body.
+func htmlOnly(t testing.TB, raw []byte, html string) []byte {
+	t.Helper()
+	hdr, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	var keep []string
+	dropping := false
+	for _, line := range strings.Split(string(hdr), "\r\n") {
+		if strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
+			if !dropping {
+				keep = append(keep, line)
+			}
+			continue
+		}
+		l := strings.ToLower(line)
+		dropping = strings.HasPrefix(l, "content-type:") || strings.HasPrefix(l, "content-transfer-encoding:")
+		if !dropping {
+			keep = append(keep, line)
+		}
+	}
+	keep = append(keep, "Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: 8bit")
+	return []byte(strings.Join(keep, "\r\n") + "\r\n\r\n<html><body>" + html + "</body></html>\r\n")
 }

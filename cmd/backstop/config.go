@@ -38,6 +38,10 @@ type Config struct {
 	Templates TemplatesConfig `yaml:"templates"`
 	// Log sets the daemon's logging.
 	Log LogConfig `yaml:"log"`
+	// HTTP optionally serves /healthz and /metrics for monitoring.
+	HTTP HTTPConfig `yaml:"http"`
+	// TimeSections are schedule, digest, reminders and checkins (config_schedule.go).
+	TimeSections `yaml:",inline"`
 
 	root *yaml.Node // for line numbers in errors
 	path string     // the file it was read from
@@ -70,7 +74,12 @@ type IMAPConfig struct {
 	PasswordEnv string `yaml:"password_env"`
 	// PasswordFile names a file holding the password (trailing newline ignored).
 	PasswordFile string `yaml:"password_file"`
-	// Mailbox is the watched mailbox (default INBOX).
+	// ServerAuth: auth (password or oauth2), oauth2, ca_file, tls_server_name.
+	ServerAuth `yaml:",inline"`
+	// Mailbox is the watched mailbox (default INBOX). In the three mailbox
+	// names "/" separates levels whatever the server's separator: on a server
+	// that uses ".", backstop/processed is backstop.processed. Names already
+	// written with the server's separator are used as they are.
 	Mailbox string `yaml:"mailbox"`
 	// ProcessedMailbox receives messages once handled (default backstop/processed).
 	ProcessedMailbox string `yaml:"processed_mailbox"`
@@ -78,6 +87,11 @@ type IMAPConfig struct {
 	QuarantineMailbox string `yaml:"quarantine_mailbox"`
 	// PollInterval is how often to poll when the server has no IDLE (default 1m).
 	PollInterval Duration `yaml:"poll_interval"`
+	// Keepalive is how long the connection may stay quiet before backstop
+	// proves it still works (IDLE re-issued, or NOOP); a connection dropped
+	// silently by a NAT or firewall is noticed within keepalive + 20s
+	// (default 1m40s; some servers drop idle clients after 10m).
+	Keepalive Duration `yaml:"keepalive"`
 	// MaxMessageSize: larger messages are quarantined without being downloaded (default 50MiB).
 	MaxMessageSize int64 `yaml:"max_message_size"`
 
@@ -94,6 +108,8 @@ type SMTPConfig struct {
 	TLS string `yaml:"tls"`
 	// Username logs in; empty sends without AUTH.
 	Username string `yaml:"username"`
+	// ServerAuth: auth (password or oauth2), oauth2, ca_file, tls_server_name.
+	ServerAuth `yaml:",inline"`
 	// PasswordEnv names an environment variable holding the password.
 	PasswordEnv string `yaml:"password_env"`
 	// PasswordFile names a file holding the password.
@@ -101,6 +117,15 @@ type SMTPConfig struct {
 	// EnvelopeSender is the MAIL FROM of everything backstop sends. Empty or
 	// the escalations address: escalations+bounce-ID@domain per email (VERP).
 	EnvelopeSender string `yaml:"envelope_sender"`
+	// CustomerBounceAddress receives the bounces of customer emails: their
+	// MAIL FROM is local+bounce-ID-SIG@domain of it (signed VERP), so it
+	// must be delivered into the watched mailbox (an alias of the
+	// escalations mailbox that does not name it), and the SMTP server must
+	// let the login send with it. Empty: customer emails go out with the
+	// support address as MAIL FROM and their bounces reach the support
+	// inbox, not backstop. Never the escalations address: the customer
+	// would learn where reports go.
+	CustomerBounceAddress string `yaml:"customer_bounce_address"`
 
 	password string
 }
@@ -113,6 +138,9 @@ type PeopleConfig struct {
 	TeamDomains []string `yaml:"team_domains"`
 	// TeamAddresses: these addresses may report too (contractors, other domains).
 	TeamAddresses []string `yaml:"team_addresses"`
+	// HeadOfSupport gets the reminders about incidents no lead acted on
+	// within reminders.escalate_after (optional).
+	HeadOfSupport PersonConfig `yaml:"head_of_support"`
 }
 
 // PersonConfig is a named address.
@@ -241,7 +269,10 @@ func parseConfig(path string, data []byte, getenv func(string) string) (*Config,
 		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 		for typ, key := range map[string]string{"Config": "the top level", "OrganisationConfig": "organisation", "IMAPConfig": "imap",
 			"SMTPConfig": "smtp", "PeopleConfig": "people", "PersonConfig": "people.leads", "StorageConfig": "storage",
-			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log"} {
+			"SecretsConfig": "secrets", "NoticesConfig": "notices", "CommandsConfig": "commands", "TemplatesConfig": "templates", "LogConfig": "log",
+			"ServerAuth": "imap or smtp", "OAuth2Config": "imap.oauth2 or smtp.oauth2", "HTTPConfig": "http",
+			"ScheduleConfig": "schedule", "BusinessHoursConfig": "schedule.business_hours", "DigestConfig": "digest",
+			"RemindersConfig": "reminders", "CheckinsConfig": "checkins"} {
 			msg = strings.ReplaceAll(msg, "in type main."+typ, "in "+key)
 		}
 		return nil, fmt.Errorf("config %s: %s (see config.example.yaml for the keys)", path, msg)
@@ -278,6 +309,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.IMAP.PollInterval == 0 {
 		c.IMAP.PollInterval = Duration(time.Minute)
+	}
+	if c.IMAP.Keepalive == 0 {
+		c.IMAP.Keepalive = Duration(mailbox.DefaultKeepalive)
+	}
+	if c.IMAP.Auth == "" {
+		c.IMAP.Auth = "password"
+	}
+	if c.SMTP.Auth == "" {
+		c.SMTP.Auth = "password"
 	}
 	if c.IMAP.MaxMessageSize == 0 {
 		c.IMAP.MaxMessageSize = 50 << 20
@@ -326,6 +366,7 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	c.applyTimeDefaults()
 }
 
 // line finds the line of a dotted key in the YAML document, or of its
@@ -404,10 +445,16 @@ func (c *Config) validate(getenv func(string) string) []error {
 	}
 	checkPort(bad, "imap.port", im.Port)
 	required("imap.username", im.Username, "the login of the escalations mailbox")
-	if p, err := secret("imap.password", im.PasswordEnv, im.PasswordFile, getenv); err != nil {
-		bad(secretKey("imap.password", im.PasswordEnv, im.PasswordFile), "%v", err)
-	} else {
-		im.password = p
+	c.validateAuth("imap", &im.ServerAuth, im.Username, bad, getenv)
+	if im.Auth != "oauth2" {
+		if p, err := secret("imap.password", im.PasswordEnv, im.PasswordFile, getenv); err != nil {
+			bad(secretKey("imap.password", im.PasswordEnv, im.PasswordFile), "%v", err)
+		} else {
+			im.password = p
+		}
+	}
+	if time.Duration(im.Keepalive) > 25*time.Minute || (im.Keepalive != 0 && time.Duration(im.Keepalive) < 10*time.Second) {
+		bad("imap.keepalive", "is %v; use between 10s and 25m (default 1m40s)", time.Duration(im.Keepalive))
 	}
 	if im.ProcessedMailbox == im.Mailbox || im.QuarantineMailbox == im.Mailbox {
 		bad("imap.processed_mailbox", "processed and quarantine mailboxes must differ from the watched mailbox %q", im.Mailbox)
@@ -423,7 +470,8 @@ func (c *Config) validate(getenv func(string) string) []error {
 		}
 	}
 	checkPort(bad, "smtp.port", sm.Port)
-	if sm.Username != "" {
+	c.validateAuth("smtp", &sm.ServerAuth, sm.Username, bad, getenv)
+	if sm.Username != "" && sm.Auth != "oauth2" {
 		if p, err := secret("smtp.password", sm.PasswordEnv, sm.PasswordFile, getenv); err != nil {
 			bad(secretKey("smtp.password", sm.PasswordEnv, sm.PasswordFile), "%v", err)
 		} else {
@@ -432,6 +480,12 @@ func (c *Config) validate(getenv func(string) string) []error {
 	}
 	if sm.EnvelopeSender != "" {
 		addr("smtp.envelope_sender", sm.EnvelopeSender, "")
+	}
+	if sm.CustomerBounceAddress != "" {
+		addr("smtp.customer_bounce_address", sm.CustomerBounceAddress, "")
+		if strings.EqualFold(sm.CustomerBounceAddress, c.Organisation.EscalationsAddress) {
+			bad("smtp.customer_bounce_address", "must not be the escalations address: customers would learn where reports go; use an alias such as bounces@ delivered into the same mailbox")
+		}
 	}
 
 	if len(c.People.Leads) == 0 {
@@ -506,6 +560,8 @@ func (c *Config) validate(getenv func(string) string) []error {
 	default:
 		bad("log.format", "is %q; use text or json", c.Log.Format)
 	}
+	c.validateHTTP(bad)
+	errs = append(errs, c.validateTime()...)
 	return errs
 }
 
@@ -541,6 +597,9 @@ func secret(what, env, file string, getenv func(string) string) (string, error) 
 		}
 		return v, nil
 	case file != "":
+		// ${CREDENTIALS_DIRECTORY} (systemd's LoadCredential=) and any
+		// other ${NAME} come from the environment.
+		file = os.Expand(file, getenv)
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("cannot be read: %v", err)

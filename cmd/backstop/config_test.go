@@ -96,6 +96,17 @@ func TestConfigErrors(t *testing.T) {
 		{"domain verification needs authserv", replace("  trusted_authserv_ids: [mx.acme.example]\n", "  verify: domain\n"), "commands.trusted_authserv_ids is required"},
 		{"not yaml", func(string) string { return "organisation: [\n" }, "not valid YAML"},
 		{"bad port", replace("  host: imap.acme.example\n", "  host: imap.acme.example\n  port: 99999\n"), "imap.port is 99999"},
+		{"unknown auth", replace("  password_env: IMAP_PW\n", "  password_env: IMAP_PW\n  auth: kerberos\n"), `imap.auth is "kerberos"; use password or oauth2`},
+		{"oauth2 without its section", replace("  password_env: IMAP_PW\n", "  auth: oauth2\n"), "imap.oauth2 is required with imap.auth: oauth2"},
+		{"microsoft needs a tenant", replace("  password_env: IMAP_PW\n", "  auth: oauth2\n  oauth2:\n    provider: microsoft\n    flow: client_credentials\n    client_id: abc\n    client_secret_env: IMAP_PW\n"), "imap.oauth2.tenant_id is required"},
+		{"microsoft client credentials", replace("  password_env: IMAP_PW\n", "  auth: oauth2\n  oauth2:\n    provider: microsoft\n    flow: client_credentials\n    tenant_id: t1\n    client_id: abc\n    client_secret_env: IMAP_PW\n"), ""},
+		{"client secret missing", replace("  password_env: IMAP_PW\n", "  auth: oauth2\n  oauth2:\n    provider: microsoft\n    flow: client_credentials\n    tenant_id: t1\n    client_id: abc\n"), "imap.oauth2.client_secret_env is required"},
+		{"refresh token file missing", replace("  password_env: SMTP_PW\n", "  auth: oauth2\n  oauth2:\n    provider: google\n    flow: refresh_token\n    client_id: abc\n    refresh_token_file: /nonexistent/rt\n"), "smtp.oauth2.refresh_token_file cannot be read"},
+		{"google has no client credentials", replace("  password_env: SMTP_PW\n", "  auth: oauth2\n  oauth2:\n    provider: google\n    flow: client_credentials\n    client_id: abc\n    client_secret_env: IMAP_PW\n"), "client_credentials is not offered by provider google"},
+		{"token url not https", replace("  password_env: SMTP_PW\n", "  auth: oauth2\n  oauth2:\n    flow: client_credentials\n    token_url: http://idp.example/token\n    client_id: abc\n    client_secret_env: IMAP_PW\n"), "is not an https URL"},
+		{"ca file missing", replace("  password_env: IMAP_PW\n", "  password_env: IMAP_PW\n  ca_file: /nonexistent/ca.pem\n"), "imap.ca_file cannot be read"},
+		{"keepalive too long", replace("  password_env: IMAP_PW\n", "  password_env: IMAP_PW\n  keepalive: 1h\n"), "imap.keepalive is 1h0m0s"},
+		{"http listen not host:port", func(s string) string { return s + "http:\n  listen: 9464\n" }, "http.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,11 +6,13 @@
 //
 //	backstop serve -config FILE          run the daemon
 //	backstop demo                         run on embedded IMAP/SMTP servers, play a scenario
+//	backstop digest --preview [--week W]  print the weekly digest as it would be sent
 //	backstop check-config -config FILE    validate a configuration [-connect]
 //	backstop incidents [show INC-n]       list incidents, or show one with its audit trail
-//	backstop parse FILE.eml|-             print how a message is read, as JSON
+//	backstop parse [-explain] FILE.eml|-  print how a message is read, as JSON (-explain: why)
 //	backstop severed [-format csv|json]   list severed customers, for a block list
 //	backstop templates list|preview NAME  list the templates, or render one as it would be sent
+//	backstop version                      print the version and VCS revision
 package main
 
 import (
@@ -36,12 +38,14 @@ type command struct {
 
 var commands = map[string]command{
 	"serve":        {"serve -config FILE", "run the daemon until SIGINT/SIGTERM", runServe},
+	"digest":       {"digest --preview [--week YYYY-Www] [-config FILE] [-html]", "print the weekly digest exactly as it would be sent, without sending it", runDigest},
 	"demo":         {"demo [-keep=false] [-hold 15s] [-v]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
 	"check-config": {"check-config -config FILE [-connect]", "validate a configuration; -connect also logs in to IMAP and SMTP", runCheckConfig},
 	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},
-	"parse":        {"parse FILE.eml|-", "print how backstop reads a message, as JSON", runParse},
+	"parse":        {"parse [-explain] FILE.eml|-", "print how backstop reads a message, as JSON; -explain says which rule found each original and where the reply was cut", runParse},
 	"severed":      {"severed [-config FILE] [-format csv|json]", "list severed customers and organisations, for a block list", runSevered},
 	"templates":    {"templates list | preview NAME [-incident INC-n] [-raw]", "list the email templates, or render one exactly as it would be sent", runTemplates},
+	"version":      {"version", "print the version and the VCS revision it was built from", runVersion},
 }
 
 func main() {

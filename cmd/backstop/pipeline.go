@@ -21,12 +21,24 @@ type pipeline struct {
 	desk *workflow.Desk
 	kick func() // wakes the dispatcher when mail was queued
 	log  *slog.Logger
+	// parseTime, when set, is told how long each parse took, in seconds.
+	parseTime func(seconds float64)
 }
 
 // Prepare implements mailbox.Preparer: messages are parsed ahead, on
 // another core, while the one before commits.
 func (p *pipeline) Prepare(d *mailbox.Delivery) {
-	d.Prepared = inbound(d)
+	d.Prepared = p.read(d)
+}
+
+// read parses a delivery, telling parseTime how long it took.
+func (p *pipeline) read(d *mailbox.Delivery) *workflow.Inbound {
+	start := time.Now()
+	in := inbound(d)
+	if p.parseTime != nil && d.Raw != nil {
+		p.parseTime(time.Since(start).Seconds())
+	}
+	return in
 }
 
 // Handle implements mailbox.Handler.
@@ -34,7 +46,7 @@ func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Dis
 	in, ok := d.Prepared.(*workflow.Inbound)
 	d.Prepared = nil // a retry reads the message afresh
 	if !ok {
-		in = inbound(d)
+		in = p.read(d)
 	}
 	disp, err := p.desk.Handle(ctx, in)
 	if err != nil {
@@ -97,11 +109,14 @@ func fillInbound(in *workflow.Inbound, m *parse.Message) {
 	in.BounceOriginalID = m.Auto.OriginalMessageID
 	in.AuthResults = m.AuthResults
 	for _, ar := range parse.ParseAuthResults(m.AuthResults) {
-		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass})
+		in.Auth = append(in.Auth, workflow.AuthResult{ServID: ar.ServID, DMARCPass: ar.DMARCPass, DKIMPass: ar.DKIMPass,
+			DMARCFail: ar.DMARCFail, DKIMFail: ar.DKIMFail})
 	}
 	in.Kind = string(m.Kind)
+	in.Text = m.Text
 	in.Note = m.Note
 	in.ReplyText = m.ReplyText
+	in.ReplyHTML = m.ReplyHTML
 	for _, o := range m.Originals {
 		wo := workflow.Original{
 			From:      person(o.From),
@@ -142,7 +157,9 @@ func people(as []parse.Address) []workflow.Person {
 // smtpTransport delivers outbox mail: it composes the MIME message and sends
 // it through the configured SMTP server.
 type smtpTransport struct {
-	sender *mailbox.Sender
+	sender  *mailbox.Sender
+	health  *smtpHealth // nil: not recorded
+	metrics *metrics    // nil: not counted
 }
 
 // permanentError marks an error retrying cannot fix.
@@ -159,6 +176,12 @@ func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error 
 		return permanentError{fmt.Errorf("composing outbox mail %d: %w", m.ID, err)}
 	}
 	err = t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	if t.health != nil {
+		t.health.record(err)
+	}
+	if t.metrics != nil {
+		t.metrics.sent(err)
+	}
 	if len(raw) > largeEmail {
 		// Composing it took several copies: give the memory back to the
 		// system rather than keep the peak.
@@ -189,7 +212,9 @@ func compose(m *workflow.OutMail) ([]byte, error) {
 		Text:          m.Text,
 		HTML:          m.HTML,
 	}
-	if out.Date.IsZero() {
+	if out.Date.IsZero() || m.Customer {
+		// A customer email is dated when it leaves, after its hold: the
+		// time the command was accepted is internal.
 		out.Date = time.Now()
 	}
 	if m.Sender != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -23,11 +24,15 @@ type tunables struct {
 	smtpTLS        *tls.Config
 	idleRestart    time.Duration
 	commandTimeout time.Duration
+	keepaliveTO    time.Duration // how long a keepalive probe may wait for its answer
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
+	permanentRetry time.Duration
+	sleep          func(context.Context, time.Duration) bool // nil: real time
 	dispatchPoll   time.Duration
 	minRetry       time.Duration
 	maxRetry       time.Duration
+	now            func() time.Time // the clock of the desk and the scheduler; nil = time.Now
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -38,8 +43,13 @@ type daemon struct {
 	desk       *workflow.Desk
 	dispatcher *workflow.Dispatcher
 	watcher    *mailbox.Watcher
+	scheduler  *workflow.Scheduler // the digest, reminders and check-ins
 	sender     *mailbox.Sender
 	templates  *templates.Set
+	smtp       *smtpHealth
+	metrics    *metrics
+	httpLn     net.Listener // nil: http.listen is empty
+	notifier   *notifier
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +73,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer d.close()
+	if err := d.listenHTTP(); err != nil {
+		return err
+	}
+	d.notifier = newNotifier(os.Getenv)
 	log.Info("backstop serving", "mailbox", cfg.IMAP.Mailbox, "imap", cfg.IMAP.Host, "smtp", cfg.SMTP.Host, "db", cfg.Storage.Path)
 	err = d.run(ctx)
 	log.Info("backstop stopped")
@@ -80,25 +94,48 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	wcfg.Now = tn.now
 	store, err := workflow.Open(ctx, cfg.Storage.Path)
 	if err != nil {
 		return nil, err
 	}
+	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}}
+	var watcher *mailbox.Watcher // set below; the metrics read it
+	d.metrics = newMetrics(store, func() mailbox.WatchStatus { return watcher.Status() }, d.smtp, log)
+	wcfg.Observer = d.metrics
 	desk, err := workflow.NewDesk(wcfg, store, tmpl)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	sender := mailbox.NewSender(cfg.smtpConfig(tn))
-	d := &daemon{cfg: cfg, log: log, store: store, desk: desk, sender: sender, templates: tmpl}
-	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender}, workflow.DispatchConfig{
+	scfg, err := cfg.smtpConfig(tn)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	icfg, err := cfg.imapConfig(tn, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sender := mailbox.NewSender(scfg)
+	d.desk, d.sender = desk, sender
+	d.dispatcher = workflow.NewDispatcher(store, &smtpTransport{sender: sender, health: d.smtp, metrics: d.metrics}, workflow.DispatchConfig{
 		Poll:     tn.dispatchPoll,
 		MinRetry: tn.minRetry,
 		MaxRetry: tn.maxRetry,
 		Logger:   log,
 	})
-	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log}
-	d.watcher = mailbox.NewWatcher(cfg.imapConfig(tn, log), store, p)
+	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, Logger: log})
+	for _, j := range desk.Jobs() {
+		if err := d.scheduler.Add(j); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	p := &pipeline{desk: desk, kick: d.dispatcher.Kick, log: log, parseTime: d.metrics.parse.Observe}
+	d.watcher = mailbox.NewWatcher(icfg, store, p)
+	watcher = d.watcher
 	return d, nil
 }
 
@@ -106,13 +143,27 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 // finish the message in hand.
 func (d *daemon) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, part := range []struct {
+	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"checkpoints", d.checkpoints}} {
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}, {"checkpoints", d.checkpoints}}
+	if d.httpLn != nil {
+		parts = append(parts, struct {
+			name string
+			run  func(context.Context) error
+		}{"http", func(ctx context.Context) error { return d.serveHTTP(ctx, d.httpLn) }})
+	}
+	if d.notifier != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.notifier.run(ctx, d.watcher.Status, d.log)
+		}()
+	}
+	errc := make(chan error, len(parts))
+	for _, part := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -127,41 +178,78 @@ func (d *daemon) run(ctx context.Context) error {
 	return <-errc
 }
 
+// listenHTTP opens http.listen, when set, so that a port in use fails
+// the start with the key named.
+func (d *daemon) listenHTTP() error {
+	if d.cfg.HTTP.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w (choose a free port, or leave http.listen empty)", d.cfg.HTTP.Listen, err)
+	}
+	d.httpLn = ln
+	return nil
+}
+
 func (d *daemon) close() {
 	d.sender.Close()
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
 	if err := d.store.Close(); err != nil {
 		d.log.Error("closing the store", "err", err)
 	}
 }
 
-func (c *Config) imapConfig(tn tunables, log *slog.Logger) mailbox.IMAPConfig {
-	return mailbox.IMAPConfig{
-		Addr:           net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port)),
-		TLS:            mailbox.TLSMode(c.IMAP.TLS),
-		TLSConfig:      tn.imapTLS,
-		Username:       c.IMAP.Username,
-		Password:       c.IMAP.password,
-		Mailbox:        c.IMAP.Mailbox,
-		Processed:      c.IMAP.ProcessedMailbox,
-		Quarantine:     c.IMAP.QuarantineMailbox,
-		PollInterval:   time.Duration(c.IMAP.PollInterval),
-		IdleRestart:    tn.idleRestart,
-		CommandTimeout: tn.commandTimeout,
-		MinBackoff:     tn.minBackoff,
-		MaxBackoff:     tn.maxBackoff,
-		MaxMessageSize: c.IMAP.MaxMessageSize,
-		Logger:         log,
+func (c *Config) imapConfig(tn tunables, log *slog.Logger) (mailbox.IMAPConfig, error) {
+	tlsConfig, err := c.IMAP.tlsConfig(tn.imapTLS)
+	if err != nil {
+		return mailbox.IMAPConfig{}, fmt.Errorf("config: imap.%w", err)
 	}
+	mc := mailbox.IMAPConfig{
+		Addr:             net.JoinHostPort(c.IMAP.Host, strconv.Itoa(c.IMAP.Port)),
+		TLS:              mailbox.TLSMode(c.IMAP.TLS),
+		TLSConfig:        tlsConfig,
+		Username:         c.IMAP.Username,
+		Password:         c.IMAP.password,
+		Mailbox:          c.IMAP.Mailbox,
+		Processed:        c.IMAP.ProcessedMailbox,
+		Quarantine:       c.IMAP.QuarantineMailbox,
+		PollInterval:     time.Duration(c.IMAP.PollInterval),
+		IdleRestart:      tn.idleRestart,
+		Keepalive:        time.Duration(c.IMAP.Keepalive),
+		CommandTimeout:   tn.commandTimeout,
+		KeepaliveTimeout: tn.keepaliveTO,
+		MinBackoff:       tn.minBackoff,
+		MaxBackoff:       tn.maxBackoff,
+		PermanentRetry:   tn.permanentRetry,
+		Sleep:            tn.sleep,
+		MaxMessageSize:   c.IMAP.MaxMessageSize,
+		Logger:           log,
+	}
+	if c.IMAP.Auth == "oauth2" {
+		mc.Auth = newTokenSource("imap.oauth2", c.IMAP.OAuth2, nil)
+	}
+	return mc, nil
 }
 
-func (c *Config) smtpConfig(tn tunables) mailbox.SMTPConfig {
-	return mailbox.SMTPConfig{
+func (c *Config) smtpConfig(tn tunables) (mailbox.SMTPConfig, error) {
+	tlsConfig, err := c.SMTP.tlsConfig(tn.smtpTLS)
+	if err != nil {
+		return mailbox.SMTPConfig{}, fmt.Errorf("config: smtp.%w", err)
+	}
+	mc := mailbox.SMTPConfig{
 		Addr:      net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)),
 		TLS:       mailbox.TLSMode(c.SMTP.TLS),
-		TLSConfig: tn.smtpTLS,
+		TLSConfig: tlsConfig,
 		Username:  c.SMTP.Username,
 		Password:  c.SMTP.password,
 	}
+	if c.SMTP.Auth == "oauth2" {
+		mc.Auth = newTokenSource("smtp.oauth2", c.SMTP.OAuth2, nil)
+	}
+	return mc, nil
 }
 
 func (c *Config) workflowConfig() (workflow.Config, error) {
@@ -170,21 +258,23 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		return workflow.Config{}, fmt.Errorf("config: organisation.timezone: %w", err)
 	}
 	wc := workflow.Config{
-		OrgName:             c.Organisation.Name,
-		SupportAddress:      c.Organisation.SupportAddress,
-		Timezone:            loc,
-		Escalations:         c.Organisation.EscalationsAddress,
-		EnvelopeSender:      c.SMTP.EnvelopeSender,
-		TeamDomains:         c.People.TeamDomains,
-		TeamAddresses:       c.People.TeamAddresses,
-		Secret:              c.Secrets.secret,
-		Evidence:            c.Notices.Evidence,
-		MaxPerIncidentHour:  c.Notices.MaxPerIncidentPerHour,
-		MaxPerRecipientHour: c.Notices.MaxPerRecipientPerHour,
-		Verify:              c.Commands.Verify,
-		TrustedAuthServIDs:  c.Commands.TrustedAuthservIDs,
-		SeverApprovals:      c.Commands.SeverApprovals,
-		CustomerReplyTo:     c.Commands.CustomerReplyTo,
+		OrgName:               c.Organisation.Name,
+		SupportAddress:        c.Organisation.SupportAddress,
+		Timezone:              loc,
+		Escalations:           c.Organisation.EscalationsAddress,
+		EnvelopeSender:        c.SMTP.EnvelopeSender,
+		CustomerBounceAddress: c.SMTP.CustomerBounceAddress,
+		TeamDomains:           c.People.TeamDomains,
+		TeamAddresses:         c.People.TeamAddresses,
+		Secret:                c.Secrets.secret,
+		Evidence:              c.Notices.Evidence,
+		MaxPerIncidentHour:    c.Notices.MaxPerIncidentPerHour,
+		MaxPerRecipientHour:   c.Notices.MaxPerRecipientPerHour,
+		Verify:                c.Commands.Verify,
+		TrustedAuthServIDs:    c.Commands.TrustedAuthservIDs,
+		SeverApprovals:        c.Commands.SeverApprovals,
+		CustomerReplyTo:       c.Commands.CustomerReplyTo,
+		Time:                  c.timeConfig(loc),
 	}
 	if c.Commands.Hold != nil {
 		wc.Hold = time.Duration(*c.Commands.Hold)

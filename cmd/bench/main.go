@@ -54,8 +54,8 @@ func main() {
 	profile := flag.String("cpuprofile", "", "write each backstop run's CPU profile to `prefix`-runN.pprof")
 	flag.Parse()
 	os.Setenv(mailtest.DovecotEnv, "1")
-	if _, ok := mailtest.DovecotAvailable(); !ok {
-		log.Fatal("bench: dovecot is not installed (apt-get install dovecot-imapd)")
+	if _, ok, err := mailtest.DovecotAvailable(); !ok {
+		log.Fatalf("bench: dovecot is not available (apt-get install dovecot-imapd): %v", err)
 	}
 
 	t := newTB()

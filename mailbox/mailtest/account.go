@@ -93,6 +93,12 @@ func (a *account) do(what string, f func(c *imapclient.Client) error) {
 			}
 		}
 		err = f(a.client)
+		// Right after a mailbox was deleted and created again, Dovecot
+		// (maildir) may answer "Mailbox was deleted under us" for a moment.
+		for wait := 0; err != nil && strings.Contains(err.Error(), "deleted under us") && wait < 40; wait++ {
+			time.Sleep(50 * time.Millisecond)
+			err = f(a.client)
+		}
 		var imapErr *imap.Error
 		if err == nil || errors.As(err, &imapErr) {
 			break
@@ -104,6 +110,32 @@ func (a *account) do(what string, f func(c *imapclient.Client) error) {
 	if err != nil {
 		a.t.Fatalf("mailtest: %s: %v", what, err)
 	}
+}
+
+// Separator returns the server's hierarchy delimiter, from LIST "" ""
+// (RFC 9051 section 6.3.9); 0 for a flat namespace.
+func (a *account) Separator() rune {
+	a.t.Helper()
+	var delim rune
+	a.do(`list "" ""`, func(c *imapclient.Client) error {
+		list, err := c.List("", "", nil).Collect()
+		if len(list) > 0 {
+			delim = list[0].Delim
+		}
+		return err
+	})
+	return delim
+}
+
+// Mailbox returns the server's name for a mailbox written with "/" between
+// levels, as backstop's configuration writes it: backstop/processed is
+// backstop.processed on a server that separates with ".".
+func (a *account) Mailbox(name string) string {
+	a.t.Helper()
+	if d := a.Separator(); d != 0 && d != '/' {
+		return strings.ReplaceAll(name, "/", string(d))
+	}
+	return name
 }
 
 // NewClient returns a new logged-in client of the test user on the
@@ -184,6 +216,10 @@ func (a *account) RecreateMailbox(name string) uint32 {
 	a.t.Helper()
 	old := a.UIDValidity(name)
 	a.DeleteMailbox(name)
+	// Dovecot answers the next command on a connection that had the
+	// mailbox selected with "NO Mailbox was deleted under us": go on with
+	// a new connection.
+	a.close()
 	a.CreateMailbox(name)
 	v := a.UIDValidity(name)
 	if v == old {

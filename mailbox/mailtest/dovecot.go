@@ -40,35 +40,86 @@ type Dovecot struct {
 	Dir string
 
 	account
-	cmd *exec.Cmd
+	t         testing.TB
+	bin, conf string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	exitErr   error
+}
+
+// DovecotOption changes the configuration of a test Dovecot.
+type DovecotOption func(*dovecotOptions)
+
+type dovecotOptions struct {
+	separator string
+	oauth2    string   // introspection URL: oauth2 passdb enabled
+	extra     []string // configuration appended as is
+	files     map[string][]byte
+}
+
+// WithSeparator sets the hierarchy separator of the inbox namespace. The
+// default is Dovecot's stock one: "." with Maildir.
+func WithSeparator(sep string) DovecotOption {
+	return func(o *dovecotOptions) { o.separator = sep }
+}
+
+// WithConfig appends configuration to dovecot.conf; "DIR" in it is
+// replaced by the server's directory. files are written to that directory
+// first, with DIR replaced in them too.
+func WithConfig(conf string, files map[string]string) DovecotOption {
+	return func(o *dovecotOptions) {
+		o.extra = append(o.extra, conf)
+		if o.files == nil {
+			o.files = map[string][]byte{}
+		}
+		for name, data := range files {
+			o.files[name] = []byte(data)
+		}
+	}
 }
 
 // DovecotAvailable reports whether Dovecot tests are enabled and the
-// binary is installed; when not, it returns why.
-func DovecotAvailable() (path string, ok bool) {
-	if os.Getenv(DovecotEnv) != "1" {
-		return "", false
+// binary is installed. err is set when the environment asks for them but
+// they cannot run: BACKSTOP_TEST_DOVECOT is set to something other than
+// "1", or dovecot is not installed.
+func DovecotAvailable() (path string, ok bool, err error) {
+	switch v := os.Getenv(DovecotEnv); v {
+	case "":
+		return "", false, nil
+	case "1":
+	default:
+		return "", false, fmt.Errorf("%s=%q: set it to 1 to run the Dovecot tests, or leave it empty to skip them", DovecotEnv, v)
 	}
-	path, err := exec.LookPath("dovecot")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/dovecot", "/usr/local/sbin/dovecot"} {
-			if _, err := os.Stat(p); err == nil {
-				return p, true
-			}
+	path, lerr := exec.LookPath("dovecot")
+	if lerr == nil {
+		return path, true, nil
+	}
+	for _, p := range []string{"/usr/sbin/dovecot", "/usr/local/sbin/dovecot"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, true, nil
 		}
-		return "", false
 	}
-	return path, true
+	return "", false, fmt.Errorf("%s=1 but dovecot is not installed: apt-get install dovecot-imapd dovecot-lmtpd, or unset %s", DovecotEnv, DovecotEnv)
 }
 
 // StartDovecot starts a Dovecot for this test and stops it when the test
-// ends. It skips the test (DovecotSkipReason) unless BACKSTOP_TEST_DOVECOT
-// is "1" and dovecot is installed.
-func StartDovecot(t testing.TB) *Dovecot {
+// ends. It skips the test (DovecotSkipReason) when BACKSTOP_TEST_DOVECOT
+// is empty, and fails it when the variable is set but the tests cannot
+// run (see DovecotAvailable): a real-server suite never skips unnoticed.
+// The hierarchy separator is Dovecot's stock "." unless WithSeparator
+// says otherwise.
+func StartDovecot(t testing.TB, opts ...DovecotOption) *Dovecot {
 	t.Helper()
-	bin, ok := DovecotAvailable()
+	bin, ok, err := DovecotAvailable()
+	if err != nil {
+		t.Fatalf("mailtest: %v", err)
+	}
 	if !ok {
 		t.Skip(DovecotSkipReason)
+	}
+	var o dovecotOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 
 	// Not t.TempDir(): it is created 0700 and Dovecot's mail processes run
@@ -93,6 +144,22 @@ func StartDovecot(t testing.TB) *Dovecot {
 		"key.pem":  d.Cert.KeyPEM,
 		"passwd":   fmt.Appendf(nil, "%s:{PLAIN}%s::::::\n", d.Username, d.Password),
 	}
+	for name, data := range o.files {
+		files[name] = bytes.ReplaceAll(data, []byte("DIR"), []byte(dir))
+	}
+	if o.oauth2 != "" {
+		files["nodelay"] = []byte("127.0.0.1:::::::nodelay=yes\n")
+		// Verified against Dovecot 2.3.19 (shared notes): form POST of
+		// token=T, RFC 7662 JSON back; no cache, every login introspected.
+		files["oauth2.conf.ext"] = fmt.Appendf(nil, `introspection_mode = post
+introspection_url = %s
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+timeout_msecs = 5000
+`, o.oauth2)
+	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatalf("mailtest: dovecot: %v", err)
@@ -103,56 +170,88 @@ func StartDovecot(t testing.TB) *Dovecot {
 	d.TLSAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[1]))
 
 	conf := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(conf, []byte(dovecotConfig(t, dir, ports[0], ports[1])), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(dovecotConfig(t, dir, ports[0], ports[1], &o)), 0o644); err != nil {
 		t.Fatalf("mailtest: dovecot: %v", err)
 	}
 
-	// Dovecot's master and log processes keep stdout and stderr open:
-	// give them files, never pipes, or Wait would block until it exits.
-	out, err := os.Create(filepath.Join(dir, "stdout.log"))
-	if err != nil {
-		t.Fatalf("mailtest: dovecot: %v", err)
+	d.bin, d.conf, d.t = bin, conf, t
+	if err := d.launch(); err != nil {
+		d.logTail(t)
+		t.Fatalf("mailtest: %v", err)
 	}
-	defer out.Close()
-	d.cmd = exec.Command(bin, "-F", "-c", conf)
-	d.cmd.Stdout = out
-	d.cmd.Stderr = out
-	d.cmd.Stdin = nil // /dev/null
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("mailtest: start dovecot: %v", err)
-	}
-	exited := make(chan struct{})
-	var exitErr error
-	go func() {
-		exitErr = d.cmd.Wait()
-		close(exited)
-	}()
 	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
-			<-exited
-		}
+		d.stop()
 		if t.Failed() {
 			d.logTail(t)
 		}
 	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for _, addr := range []string{d.Addr, d.TLSAddr} {
-		if err := waitListening(ctx, addr, exited, &exitErr); err != nil {
-			d.logTail(t)
-			t.Fatalf("mailtest: dovecot did not start: %v", err)
-		}
-	}
 	d.account.init(t, d.Addr, d.Username, d.Password)
 	return d
 }
 
-func dovecotConfig(t testing.TB, dir string, imapPort, imapsPort int) string {
+// launch starts the dovecot process and waits until it listens.
+func (d *Dovecot) launch() error {
+	// Dovecot's master and log processes keep stdout and stderr open:
+	// give them files, never pipes, or Wait would block until it exits.
+	out, err := os.OpenFile(filepath.Join(d.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("dovecot: %w", err)
+	}
+	defer out.Close()
+	d.cmd = exec.Command(d.bin, "-F", "-c", d.conf)
+	d.cmd.Stdout = out
+	d.cmd.Stderr = out
+	d.cmd.Stdin = nil // /dev/null
+	if err := d.cmd.Start(); err != nil {
+		return fmt.Errorf("start dovecot: %w", err)
+	}
+	exited := make(chan struct{})
+	d.exited = exited
+	cmd := d.cmd
+	go func() {
+		d.exitErr = cmd.Wait()
+		close(exited)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, addr := range []string{d.Addr, d.TLSAddr} {
+		if err := waitListening(ctx, addr, exited, &d.exitErr); err != nil {
+			return fmt.Errorf("dovecot did not start: %w", err)
+		}
+	}
+	return nil
+}
+
+// stop stops the dovecot process (SIGTERM, then SIGKILL after 10s).
+func (d *Dovecot) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
+}
+
+// Stop stops the server, as an outage would: clients' connections are
+// closed and new ones refused until Start.
+func (d *Dovecot) Stop() { d.stop() }
+
+// Start starts a stopped server again, on the same ports, with the same
+// mail.
+func (d *Dovecot) Start() {
+	d.t.Helper()
+	if err := d.launch(); err != nil {
+		d.logTail(d.t)
+		d.t.Fatalf("mailtest: %v", err)
+	}
+}
+
+func dovecotConfig(t testing.TB, dir string, imapPort, imapsPort int, o *dovecotOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Generated by backstop's mailtest for one test run.
 base_dir = %[1]s/run
@@ -168,13 +267,13 @@ ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
 # Loopback tests only: LOGIN without TLS on the plain port.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login%[5]s
 # Tests log in with wrong passwords on purpose: no delay for them.
 auth_failure_delay = 0
-
+%[6]s
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd%[7]s
 }
 userdb {
   driver = passwd-file
@@ -184,8 +283,7 @@ mail_home = %[1]s/mail/%%u
 mail_location = maildir:~/Maildir
 namespace inbox {
   inbox = yes
-  separator = /
-}
+%[4]s}
 
 protocol imap {
   # Reconnect tests open many connections from one address.
@@ -211,7 +309,11 @@ service imap-login {
     ssl = yes
   }
 }
-`, dir, imapPort, imapsPort)
+`, dir, imapPort, imapsPort, sepLine(o.separator), oauthMechs(o), oauthPassdb(dir, o), passwordMechs(o))
+	for _, extra := range o.extra {
+		b.WriteString(strings.ReplaceAll(extra, "DIR", dir))
+		b.WriteString("\n")
+	}
 
 	if os.Geteuid() == 0 {
 		// As root Dovecot refuses mail access as uid 0.
@@ -237,6 +339,47 @@ service anvil {
 `, u.Username, g.Name)
 	}
 	return b.String()
+}
+
+func oauthMechs(o *dovecotOptions) string {
+	if o.oauth2 == "" {
+		return ""
+	}
+	return " xoauth2 oauthbearer"
+}
+
+// oauthPassdb comes first: a passdb keyed on the remote IP that sets
+// nodelay for 127.0.0.1 (else failed logins slow later ones down, up to
+// 15s, whatever auth_failure_delay says), then the oauth2 passdb.
+func oauthPassdb(dir string, o *dovecotOptions) string {
+	if o.oauth2 == "" {
+		return ""
+	}
+	return fmt.Sprintf(`passdb {
+  driver = passwd-file
+  args = username_format=%%{rip} %[1]s/nodelay
+  default_fields = noauthenticate=y
+}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %[1]s/oauth2.conf.ext
+}
+`, dir)
+}
+
+func passwordMechs(o *dovecotOptions) string {
+	if o.oauth2 == "" {
+		return ""
+	}
+	return "\n  mechanisms = plain login"
+}
+
+func sepLine(sep string) string {
+	if sep == "" {
+		return ""
+	}
+	return "  separator = " + sep + "\n"
 }
 
 // freePorts finds n free loopback TCP ports. They are released before

@@ -244,10 +244,26 @@ func TestIMAPProxy(t *testing.T) {
 	}
 }
 
+// TestIMAPDovecotSkip: the Dovecot tests skip only when
+// BACKSTOP_TEST_DOVECOT is empty; any other value but 1 is a mistake that
+// fails rather than silently skipping the real-server suite.
 func TestIMAPDovecotSkip(t *testing.T) {
-	if _, ok := DovecotAvailable(); ok {
-		t.Skip("dovecot enabled")
+	for _, tc := range []struct {
+		env     string
+		wantErr bool
+	}{
+		{"", false},
+		{"true", true},
+		{"0", true},
+		{"yes", true},
+	} {
+		t.Setenv(DovecotEnv, tc.env)
+		_, ok, err := DovecotAvailable()
+		if ok || (err != nil) != tc.wantErr {
+			t.Errorf("%s=%q: DovecotAvailable = %v, %v; want not available, error %v", DovecotEnv, tc.env, ok, err, tc.wantErr)
+		}
 	}
+	t.Setenv(DovecotEnv, "")
 	ran := false
 	t.Run("skip", func(t *testing.T) {
 		StartDovecot(t)

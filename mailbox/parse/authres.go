@@ -18,17 +18,25 @@ type AuthResult struct {
 	DMARCPass []string
 	// DKIMPass lists the header.d domains for which dkim=pass.
 	DKIMPass []string
+	// DMARCFail and DKIMFail list the domains with any other result
+	// (fail, none, temperror, …): a reader that believes several headers
+	// needs them to see that two disagree.
+	DMARCFail []string
+	DKIMFail  []string
 	// SMTPAuth is the smtp.auth identity of an auth=pass result.
 	SMTPAuth string
 }
 
-// ParseAuthResults reads Authentication-Results header values. Values that
-// cannot be parsed are skipped: an unreadable header proves nothing.
+// ParseAuthResults reads Authentication-Results header values, in order
+// (top first). A value that cannot be parsed gives an entry with an empty
+// ServID, so that it keeps its place: an unreadable header proves nothing,
+// and no header below it can be believed either (RFC 8601 section 5).
 func ParseAuthResults(values []string) []AuthResult {
 	var out []AuthResult
 	for _, v := range values {
 		id, results, err := authres.Parse(stripComments(v))
 		if id == "" || (err != nil && len(results) == 0) {
+			out = append(out, AuthResult{})
 			continue
 		}
 		ar := AuthResult{ServID: strings.ToLower(id)}
@@ -37,10 +45,14 @@ func ParseAuthResults(values []string) []AuthResult {
 			case *authres.DMARCResult:
 				if r.Value == authres.ResultPass && r.From != "" {
 					ar.DMARCPass = append(ar.DMARCPass, strings.ToLower(r.From))
+				} else if r.From != "" {
+					ar.DMARCFail = append(ar.DMARCFail, strings.ToLower(r.From))
 				}
 			case *authres.DKIMResult:
 				if r.Value == authres.ResultPass && r.Domain != "" {
 					ar.DKIMPass = append(ar.DKIMPass, strings.ToLower(r.Domain))
+				} else if r.Domain != "" {
+					ar.DKIMFail = append(ar.DKIMFail, strings.ToLower(r.Domain))
 				}
 			case *authres.AuthResult:
 				if r.Value == authres.ResultPass {

@@ -21,7 +21,7 @@ func TestParseAuthResults(t *testing.T) {
 		{
 			name: "dkim with header.d",
 			in:   "MX.Acme.Example 1; dkim=pass header.d=Acme.Example; dmarc=fail header.from=acme.example",
-			want: []AuthResult{{ServID: "mx.acme.example", DKIMPass: []string{"acme.example"}}},
+			want: []AuthResult{{ServID: "mx.acme.example", DKIMPass: []string{"acme.example"}, DMARCFail: []string{"acme.example"}}},
 		},
 		{
 			name: "smtp auth",
@@ -29,8 +29,8 @@ func TestParseAuthResults(t *testing.T) {
 			want: []AuthResult{{ServID: "mx.acme.example", DMARCPass: []string{"acme.example"}, SMTPAuth: "jane@acme.example"}},
 		},
 		{name: "none", in: "mx.acme.example; none", want: []AuthResult{{ServID: "mx.acme.example"}}},
-		{name: "garbage", in: ";;;", want: nil},
-		{name: "unsupported version", in: "mx.acme.example 2; dmarc=pass header.from=acme.example", want: nil},
+		{name: "garbage keeps its place", in: ";;;", want: []AuthResult{{}}},
+		{name: "unsupported version", in: "mx.acme.example 2; dmarc=pass header.from=acme.example", want: []AuthResult{{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

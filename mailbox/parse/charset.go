@@ -110,6 +110,9 @@ func decodeFlowed(text string, delSp bool) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// maxLeadingBlank is how many blank lines readHeader skips before a header.
+const maxLeadingBlank = 4
+
 // headerResult is a message header read by readHeader.
 type headerResult struct {
 	header   textproto.Header
@@ -129,6 +132,7 @@ func readHeader(br *bufio.Reader, maxBytes, maxLine int) headerResult {
 	var res headerResult
 	var kept bytes.Buffer
 	first := true
+	leading := 0      // blank lines skipped before the first field
 	skipping := false // past maxBytes: read on to the blank line, keep nothing
 	var lineBuf []byte
 	for {
@@ -144,11 +148,22 @@ func readHeader(br *bufio.Reader, maxBytes, maxLine int) headerResult {
 			break
 		}
 		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 && first && leading < maxLeadingBlank && err == nil {
+			// A message that starts with a blank line: best effort,
+			// the header is read from the first field that follows.
+			if next, _ := br.Peek(256); fieldLineRe.Match(bytes.TrimLeft(next, "\r\n")) {
+				leading++
+				continue
+			}
+		}
 		if len(trimmed) == 0 {
 			if first {
 				res.noHeader = true
 			}
 			break // end of the header
+		}
+		if leading > 0 && first {
+			res.warnings = append(res.warnings, "the message starts with a blank line: its header is read from the first field after it")
 		}
 		if first && bytes.HasPrefix(trimmed, []byte("From ")) {
 			first = false

@@ -44,8 +44,25 @@ func init() {
 		{"noiembrie", "листопада", "лист", "νοεμβρίου", "νοέμβριος", "νοε"},
 		{"decembrie", "грудня", "груд", "δεκεμβρίου", "δεκέμβριος", "δεκ"},
 	}
+	// Slovak, Croatian (the Croatian "listopad" is October, the Czech and
+	// Polish one November: it keeps its Czech and Polish reading).
+	skhr := [12][]string{
+		{"januára", "siječanj", "siječnja"},
+		{"februára", "veljača", "veljače"},
+		{"ožujak", "ožujka"}, // Slovak "marca" is listed above
+		{"apríla", "travanj", "travnja"},
+		{"mája", "svibanj", "svibnja"},
+		{"júna", "lipanj", "lipnja"},
+		{"júla", "srpanj", "srpnja"},
+		{"augusta", "kolovoz", "kolovoza"},
+		{"septembra", "rujan", "rujna"},
+		{"októbra"},
+		{"novembra", "studeni", "studenoga"},
+		{"decembra", "prosinac", "prosinca"},
+	}
 	for i := range months {
 		months[i] = append(months[i], more[i]...)
+		months[i] = append(months[i], skhr[i]...)
 	}
 	for i, names := range months {
 		for _, n := range names {

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -13,13 +14,14 @@ import (
 type textLine struct {
 	depth int
 	text  string
+	n     int // line number in the text, from 1 (the pieces of a one-line header block share it)
 }
 
 // splitLines cuts text into lines and reads their quote level.
 func splitLines(text string) []textLine {
 	raw := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	out := make([]textLine, 0, len(raw))
-	for _, l := range raw {
+	for n, l := range raw {
 		l = strings.TrimRight(l, " \t\r\u00a0")
 		depth, i := 0, 0
 		for i < len(l) {
@@ -38,7 +40,13 @@ func splitLines(text string) []textLine {
 		if depth > 0 {
 			content = strings.TrimPrefix(content, " ")
 		}
-		out = append(out, textLine{depth: depth, text: content})
+		if pieces := unsquashBlock(content); pieces != nil {
+			for _, p := range pieces {
+				out = append(out, textLine{depth: depth, text: p, n: n + 1})
+			}
+			continue
+		}
+		out = append(out, textLine{depth: depth, text: content, n: n + 1})
 	}
 	return out
 }
@@ -148,6 +156,15 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 				j++
 				continue
 			}
+			// A subject wrapped onto an unindented line: the line after
+			// it ends the block (a blank line) or is the next field.
+			if last == fieldSubject && utf8.RuneCountInString(lines[j-1].text) >= minWrappedLine &&
+				wrappedFieldEnds(lines, j+1, hb.depth) && !parseSeparator(l.text).ok {
+				hb.values[last] += " " + strings.TrimSpace(l.text)
+				last = fieldNone
+				j++
+				continue
+			}
 			break
 		}
 		if _, seen := hb.values[f]; seen && f != fieldOther {
@@ -180,6 +197,21 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 	hb.end = j
 	hb.english = english*2 >= distinct
 	return hb, true
+}
+
+// minWrappedLine is the length from which a line may have been wrapped by
+// the client that wrote it (plain-text mail is wrapped at 72 to 78
+// characters; a long word may move the break earlier).
+const minWrappedLine = 60
+
+// wrappedFieldEnds reports whether line i ends a header block at the given
+// depth (end of text, a blank line, another depth) or starts a field.
+func wrappedFieldEnds(lines []textLine, i, depth int) bool {
+	if i >= len(lines) || lines[i].depth != depth || isBlank(lines[i].text) {
+		return true
+	}
+	f, _, ok := parseLabelLine(lines[i].text)
+	return ok && f != fieldOther
 }
 
 var englishLabelRe = regexp.MustCompile(`(?i)^\s*[*_]*(from|sent|date|to|cc|subject)[*_]*\s*:`)
@@ -277,22 +309,30 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		return quoteHeader{}, false
 	}
 	joined := ""
-	for k := 0; k < 3 && i+k < len(lines); k++ {
+	for k := 0; k < maxQuoteHeaderLines && i+k < len(lines); k++ {
 		l := lines[i+k]
-		if l.depth != d || isBlank(l.text) {
+		text := l.text
+		if l.depth == d+1 && k > 0 && addressTailRe.MatchString(joined) && findQuoteVerb(text) != nil && endsWithColon(text) {
+			// "> wrote:": the ">" closing a wrapped address, read as a
+			// quote mark.
+			text = ">" + text
+		} else if l.depth != d || isBlank(text) {
 			break
 		}
 		if k > 0 {
 			joined += " "
 		}
-		joined += strings.TrimSpace(cleanSpaces(l.text))
+		joined += strings.TrimSpace(cleanSpaces(text))
 		if len(joined) > 400 {
 			break
 		}
 		t := joined
+		if k > 0 {
+			t = wrappedAddressRe.ReplaceAllString(t, "$1")
+		}
 		core := strings.Trim(t, decorChars+" ")
 		decorated := len(core) < len(t) && strings.ContainsAny(t[:1], "-=")
-		colon := endsWithColon(core)
+		colon := endsWithColon(core) && !strings.HasSuffix(strings.ToLower(core), "mailto:")
 		if !colon && !decorated {
 			continue
 		}
@@ -308,6 +348,18 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 			ok = true
 		case colon && (deeper || afterSeparator) && (emailRe.MatchString(core) || dateishRe.MatchString(core)) && len(core) < 300:
 			ok = true
+		case decorated && !colon && verb != nil && endsDecorated(t) && len(core) < 120:
+			// "---- Name wrote ----" (Android mail apps): a name and a
+			// verb between rules.
+			ok = true
+		}
+		if ok && k > 0 && !opensAttribution(lines[i].text) {
+			// A line that cannot start an attribution (no date, no
+			// address, no leading "On") is its writer's own when the
+			// lines below it are an attribution by themselves.
+			if _, below := findQuoteHeaderIn(lines, i+1, afterSeparator); below {
+				return quoteHeader{}, false
+			}
 		}
 		if !ok {
 			if colon {
@@ -329,6 +381,34 @@ func findQuoteHeaderIn(lines []textLine, i int, afterSeparator bool) (quoteHeade
 		return qh, true
 	}
 	return quoteHeader{}, false
+}
+
+// maxQuoteHeaderLines is how many lines a wrapped quote header may take
+// ("<" and "mailto:" wrapped onto lines of their own by a relay).
+const maxQuoteHeaderLines = 6
+
+// wrappedAddressRe matches the spaces that joining wrapped lines puts
+// inside "< mailto: a@b >".
+var wrappedAddressRe = regexp.MustCompile(`(?i)(<|\bmailto:)\s+|\s+(>)`)
+
+// addressTailRe matches text that ends in an address whose ">" is still
+// to come.
+var addressTailRe = regexp.MustCompile(`<\s*(?:mailto:\s*)?[^<>\s]+@[^<>\s]+$`)
+
+// endsDecorated reports whether a line ends with a rule of dashes or
+// equals signs, as it starts.
+func endsDecorated(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasSuffix(s, "--") || strings.HasSuffix(s, "==")
+}
+
+// opensAttribution reports whether a line can be the first line of a
+// quote header: it starts with "On", "Am", "Le"…, or holds a date, a time
+// or an address.
+func opensAttribution(s string) bool {
+	s = cleanSpaces(s)
+	return quoteHeaderLead.MatchString(s) || dateishRe.MatchString(s) || anyTimeRe.MatchString(s) ||
+		strings.ContainsAny(s, "<@(") || parseSeparator(s).ok
 }
 
 // nextContentDepth returns the quote level and index of the first non-blank
@@ -493,6 +573,7 @@ type boundary struct {
 	fromBlock  bool // a header block (rather than an attribution)
 	forward    bool // preceded by a separator that says "forwarded"
 	phrase     bool // preceded by a separator with words
+	rule       string
 }
 
 // findBoundary reports the forwarded header block (with the separator
@@ -519,13 +600,16 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 	}
 	if j < len(lines) {
 		hb, ok := findHeaderBlock(lines, j)
+		generic := false
 		if !ok && j != i {
 			// Below a separator, a header block in a language the
 			// tables lack.
 			hb, ok = findGenericHeaderBlock(lines, j)
+			generic = ok
 		}
 		if ok {
 			b.fromBlock = true
+			b.rule = blockRule(lines, i, j, hb, generic)
 			b.end = hb.end
 			b.depth = hb.depth
 			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d > hb.depth {
@@ -548,6 +632,10 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 		return boundary{}, false
 	}
 	if qh, ok := findQuoteHeaderIn(lines, i, afterSep); ok {
+		b.rule = "quote header " + lineRange(lines, i, qh.end)
+		if afterSep {
+			b.rule = "quote header below the separator " + lineRange(lines, b.start, i) + ", " + lineRange(lines, i, qh.end)
+		}
 		b.end = qh.end
 		b.depth = qh.depth
 		b.orig = newOriginal()
@@ -559,6 +647,40 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 		return b, true
 	}
 	return boundary{}, false
+}
+
+// blockRule describes how a header block was found, for Explain.
+func blockRule(lines []textLine, start, blockStart int, hb headerBlock, generic bool) string {
+	var b strings.Builder
+	if generic {
+		b.WriteString("header block in a language the label tables lack (first address is the sender) ")
+	} else {
+		b.WriteString("header block ")
+	}
+	b.WriteString(lineRange(lines, blockStart, hb.end))
+	if hb.end-blockStart > 1 && lines[blockStart].n == lines[hb.end-1].n {
+		b.WriteString(" (all its fields on one line)")
+	}
+	if blockStart > start {
+		b.WriteString(", below the separator " + lineRange(lines, start, blockStart))
+	}
+	return b.String()
+}
+
+// lineRange writes the source lines of lines[from:to] as "line 3" or
+// "lines 3-5".
+func lineRange(lines []textLine, from, to int) string {
+	if from >= len(lines) || to <= from {
+		return ""
+	}
+	if to > len(lines) {
+		to = len(lines)
+	}
+	a, z := lines[from].n, lines[to-1].n
+	if a == z {
+		return fmt.Sprintf("line %d", a)
+	}
+	return fmt.Sprintf("lines %d-%d", a, z)
 }
 
 func newOriginal() Original {
@@ -658,13 +780,42 @@ func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOrigin
 	th.originals = make([]Original, 0, len(bounds))
 	for k, b := range bounds {
 		o := b.orig
-		o.Body = joinTrimmed(segs[k+1].lines)
+		o.rule = b.rule
+		o.Body = joinTrimmed(dedent(segs[k+1].lines))
 		th.originals = append(th.originals, o)
 	}
 	if len(bounds) > 0 {
 		th.first = &bounds[0]
 	}
 	return th
+}
+
+// dedent removes the indentation common to every non-blank line: Yahoo
+// indents quoted messages by a space in plain text.
+func dedent(lines []string) []string {
+	min := -1
+	for _, l := range lines {
+		if isBlank(l) {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " "))
+		if min < 0 || n < min {
+			min = n
+		}
+		if min == 0 {
+			return lines
+		}
+	}
+	if min <= 0 {
+		return lines
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if !isBlank(l) {
+			out[i] = l[min:]
+		}
+	}
+	return out
 }
 
 // joinTrimmed joins lines, dropping leading and trailing blank lines and

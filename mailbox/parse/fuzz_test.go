@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,13 @@ var fuzzSeeds = []string{
 	"Subject: Fwd: x\r\n\r\n---------- Forwarded message ---------\nFrom: John <j@x.y>\nDate: Mon, Jan 6, 2025 at 9:14 AM\nSubject: x\n\nbody\n\nOn Sun, Jan 5, 2025 at 8:00 PM Mate <m@c.e> wrote:\n> q\n>> Am So., 5. Jan. 2025 um 18:00 Uhr schrieb J <j@x.y>:\n",
 	"Subject: FW: x\r\n\r\nDe\u00a0: Jean <j@x.y>\nEnvoyé\u00a0: lundi 6 janvier 2025 09:14\nÀ\u00a0: m\nObjet\u00a0: x\n\nb\n",
 	"Subject: x\r\n\r\n差出人: 山田 <y@x.jp>\n送信日時: 2025年1月6日(月) 9:14\n件名: x\n\n本文\n",
+	// One-line header block (Yahoo), RFC 934 with stuffing, a multipart
+	// without boundary, a leading blank line, a wrapped quote header.
+	"Subject: Fwd: x\r\n\r\nnote\n----- Forwarded Message ----- From: A <a@x.y>To: b@x.ySent: Monday, January 6, 2025, 09:14 AM PSTSubject: x\n\nbody\n",
+	"Subject: x\r\n\r\n------- Forwarded Message\n\nReceived: by x\nFrom: =?UTF-8?Q?Zo=C3=AB?= <z@x.y>\nSubject: s\nDate: Mon, 06 Jan 2025 09:14:02 +0100\nContent-Transfer-Encoding: quoted-printable\n\nb=C3=A4\n- --\n\n------- End of Forwarded Message\n",
+	"Content-Type: multipart/alternative\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nSEVER\r\n--b1--\r\n",
+	"\r\nFrom: a@x.y\r\n\r\nRESOLVE\r\n",
+	"Subject: Re: x\r\n\r\nSTATUS\nOn Tue, Jan 7, 2025 at 8:02 AM B\n<\nmailto:\nb@x.y\n> wrote:\n> q\n",
 }
 
 // FuzzParse checks that no input makes Parse panic, and that what it
@@ -28,7 +36,8 @@ func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	for _, file := range corpusFiles(f) {
+	clients, _ := filepath.Glob(filepath.Join(clientsDir, "*", "*.eml"))
+	for _, file := range append(corpusFiles(f), clients...) {
 		if b, err := os.ReadFile(file); err == nil {
 			f.Add(b)
 		}
@@ -50,6 +59,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(m.Warnings) > maxWarnings+1 {
 			t.Fatalf("%d warnings", len(m.Warnings))
+		}
+		if ex := m.Explain(); len(ex) > 4*len(m.Text)+64<<10 {
+			t.Fatalf("%d bytes of explanation for %d bytes of text", len(ex), len(m.Text))
 		}
 		// Reply text is a part of the text, never quoted lines.
 		for _, l := range strings.Split(m.ReplyText, "\n") {

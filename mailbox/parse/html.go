@@ -34,7 +34,7 @@ func HTMLToText(s string) string {
 		// keeping line breaks and quote levels.
 		return tokensToText(s)
 	}
-	w := &htmlWriter{}
+	w := &htmlWriter{vis: defaultVisibility}
 	w.walk(doc, 0)
 	return w.String()
 }
@@ -50,7 +50,8 @@ type htmlWriter struct {
 	curDepth int
 	depth    int // blockquote level
 	pre      int
-	listNums []int // item counters of open lists; -1 for unordered
+	listNums []int      // item counters of open lists; -1 for unordered
+	vis      visibility // colours in force (visible.go)
 
 	anyText  bool   // a non-blank line has been written
 	blankEnd int    // blank lines at the end of out
@@ -219,7 +220,9 @@ func isBlockAtom(a atom.Atom) bool {
 func (w *htmlWriter) walk(n *html.Node, level int) {
 	switch n.Type {
 	case html.TextNode:
-		w.text(n.Data)
+		if !w.vis.textHidden() {
+			w.text(n.Data)
+		}
 		return
 	case html.DocumentNode:
 		w.children(n, level)
@@ -228,6 +231,13 @@ func (w *htmlWriter) walk(n *html.Node, level int) {
 	default:
 		return
 	}
+	saved := w.vis
+	vis, hidden := w.vis.enter(n) // visible.go: hidden elements are not read
+	if hidden {
+		return
+	}
+	w.vis = vis
+	defer func() { w.vis = saved }()
 	if level > maxHTMLDepth {
 		w.flatText(n)
 		return
@@ -384,12 +394,15 @@ func (w *htmlWriter) link(n *html.Node, level int) {
 
 // flatText writes the text of n without structure (for very deep trees).
 func (w *htmlWriter) flatText(n *html.Node) {
-	w.text(flatTextOf(n, 1<<20))
+	w.text(flatVisibleText(n, 1<<20, w.vis))
 }
 
 // flatTextOf returns the text content of n, at most max bytes, walking
 // without recursion.
 func flatTextOf(n *html.Node, max int) string {
+	if n.Type == html.ElementNode {
+		return flatVisibleText(n, max, defaultVisibility)
+	}
 	var b strings.Builder
 	stack := []*html.Node{n}
 	for len(stack) > 0 && b.Len() < max {
@@ -423,19 +436,22 @@ func flatTextOf(n *html.Node, max int) string {
 // allows) with a tokenizer: text, line breaks at block elements, quote
 // levels at blockquotes; scripts and styles dropped.
 func tokensToText(s string) string {
-	w := &htmlWriter{}
+	w := &htmlWriter{vis: defaultVisibility}
 	z := html.NewTokenizer(strings.NewReader(s))
 	skip := 0
+	var vis tokenVisibility // visible.go
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken:
 			return w.String()
 		case html.TextToken:
-			if skip == 0 {
+			if skip == 0 && !vis.hidden() {
 				w.text(string(z.Text()))
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
+			name, hasAttr := z.TagName()
+			vis.start(z, name, hasAttr, tt == html.SelfClosingTagToken)
 			a := atom.Lookup(name)
 			switch {
 			case a == atom.Script || a == atom.Style || a == atom.Head:
@@ -455,6 +471,7 @@ func tokensToText(s string) string {
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
+			vis.end(name)
 			a := atom.Lookup(name)
 			switch {
 			case (a == atom.Script || a == atom.Style || a == atom.Head) && skip > 0:

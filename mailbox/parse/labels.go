@@ -26,145 +26,216 @@ const (
 )
 
 // headerLabels maps a lower-cased header-block label, as clients write it in
-// each language, to the blockField it stands for.
+// each language, to the blockField it stands for. It and the word lists
+// below are built from languages.
 var headerLabels = map[string]blockField{}
 
-func addLabels(f blockField, labels ...string) {
-	for _, l := range labels {
-		headerLabels[strings.ToLower(l)] = f
-	}
+// language is one row of the tables: the words one language's mail clients
+// (desktop, webmail, mobile) write around forwarded and quoted messages.
+// Adding a language is adding a row; words shared with another language
+// may be listed in both.
+type language struct {
+	code string
+	// Labels of a forwarded header block ("From:", "Von:", "差出人:"),
+	// lower-case, without the colon. other are labels that belong in a
+	// block but are not kept (Reply-To, Importance, Attachments).
+	from, to, cc, bcc, date, subject, other []string
+	// forward and original are the words of a separator line ("----------
+	// Forwarded message ---------", "-----Original Message-----"): an
+	// original-message separator heads replies as well as forwards.
+	forward, original []string
+	// end are words that end a forwarded message ("----- End forwarded
+	// message -----").
+	end []string
+	// wrote are the verbs of a quote header ("On …, X wrote:");
+	// wroteWord are those that must start a word.
+	wrote, wroteWord []string
+	// fwdPrefix and replyPrefix are subject prefixes, without the colon.
+	fwdPrefix, replyPrefix []string
+}
+
+var languages = []language{
+	{code: "en", from: w("from", "sender"), to: w("to"), cc: w("cc", "cc.", "c.c."), bcc: w("bcc", "bcc."),
+		date: w("date", "sent", "sent at", "sent on"), subject: w("subject"),
+		other: w("reply-to", "reply to", "importance", "priority", "attachments", "message-id", "organization", "organisation",
+			"mailed-by", "signed-by", "security", "user-agent", "newsgroups", "x-mailer"),
+		forward: w("forward", "fwd"), original: w("original message", "original e-mail", "original email"),
+		end: w("end forwarded", "end of forwarded", "end of original"), wroteWord: w("wrote", "writes"),
+		fwdPrefix: w("fwd", "fw", "fwd."), replyPrefix: w("re")},
+	{code: "de", from: w("von", "absender"), to: w("an", "empfänger"), cc: w("kopie"), bcc: w("blindkopie"),
+		date: w("datum", "gesendet"), subject: w("betreff", "titel"), other: w("antwort an", "wichtigkeit", "priorität", "anlagen", "anhänge"),
+		forward: w("weitergeleitet"), original: w("ursprüngliche nachricht", "originalnachricht"), end: w("ende der weitergeleiteten"),
+		wroteWord: w("schrieb", "schreibt"), fwdPrefix: w("wg"), replyPrefix: w("aw", "antw")},
+	{code: "fr", from: w("de", "expéditeur", "expediteur"), to: w("à", "pour", "destinataire"), cc: w("copie"), bcc: w("cci"),
+		date: w("date", "envoyé", "envoye", "envoyé le"), subject: w("objet", "sujet"), other: w("répondre à", "pièces jointes"),
+		forward: w("transféré", "transfere", "réexpédié", "reexpedie"), original: w("message d'origine", "message original"),
+		end: w("fin du message"), wrote: w("a écrit", "a ecrit"), fwdPrefix: w("tr", "trs"), replyPrefix: w("réf", "ref")},
+	{code: "es", from: w("de", "remitente"), to: w("para", "destinatario"), cc: w("copia", "con copia"), bcc: w("cco"),
+		date: w("fecha", "enviado", "enviado el"), subject: w("asunto"), other: w("responder a", "importancia", "datos adjuntos", "adjuntos"),
+		forward: w("reenviado", "reenvío", "mensaje reenviado"), original: w("mensaje original"), end: w("fin del mensaje"),
+		wrote: w("escribió", "escribio"), fwdPrefix: w("rv", "reenv")},
+	{code: "it", from: w("da", "mittente"), to: w("a", "destinatario"), cc: w("copia", "cc"), bcc: w("ccn"),
+		date: w("data", "inviato"), subject: w("oggetto"), other: w("rispondi a", "priorità", "allegati"),
+		forward: w("inoltrato"), original: w("messaggio originale"), wroteWord: w("ha scritto", "scrisse"),
+		fwdPrefix: w("i"), replyPrefix: w("r", "rif")},
+	{code: "pt", from: w("de", "remetente"), to: w("para"), cc: w("cc", "cópia"), bcc: w("cco"),
+		date: w("data", "enviado", "enviada", "enviada em"), subject: w("assunto"), other: w("responder a", "anexos"),
+		forward: w("encaminhad", "reencaminhad", "mensagem encaminhada"), original: w("mensagem original"),
+		wrote: w("escreveu"), fwdPrefix: w("enc"), replyPrefix: w("res")},
+	{code: "nl", from: w("van", "afzender"), to: w("aan"), cc: w("cc", "kopie"), date: w("datum", "verzonden", "verstuurd"),
+		subject: w("onderwerp", "titel"), other: w("antwoord aan", "prioriteit", "bijlagen"),
+		forward: w("doorgestuurd", "doorgestuurde"), original: w("oorspronkelijk bericht", "origineel bericht"),
+		wroteWord: w("schreef"), fwdPrefix: w("doorst", "doorgestuurd"), replyPrefix: w("antw")},
+	{code: "sv", from: w("från", "fran", "avsändare"), to: w("till", "mottagare"), cc: w("kopia"), bcc: w("dold kopia"),
+		date: w("datum", "skickat", "skickad"), subject: w("ämne", "amne"), other: w("svara till", "prioritet", "bilagor"),
+		forward: w("vidarebefordra"), original: w("ursprungligt meddelande", "originalmeddelande"),
+		wroteWord: w("skrev", "skriver"), fwdPrefix: w("vb"), replyPrefix: w("sv")},
+	{code: "da", from: w("fra", "afsender"), to: w("til", "modtager"), cc: w("cc", "kopi"), bcc: w("bcc", "bkopi"),
+		date: w("dato", "sendt"), subject: w("emne"), other: w("svar til", "prioritet", "vedhæftede filer"),
+		forward: w("videresend"), original: w("oprindelig meddelelse", "original meddelelse"), wroteWord: w("skrev"),
+		replyPrefix: w("sv")},
+	{code: "no", from: w("fra", "avsender"), to: w("til", "mottaker"), cc: w("kopi"), bcc: w("bkopi"),
+		date: w("dato", "sendt"), subject: w("emne"), other: w("svar til", "prioritet", "vedlegg"),
+		forward: w("videresend"), original: w("opprinnelig melding"), wroteWord: w("skrev"), replyPrefix: w("sv")},
+	{code: "fi", from: w("lähettäjä", "lahettaja"), to: w("vastaanottaja"), cc: w("kopio"), bcc: w("piilokopio"),
+		date: w("päivämäärä", "päiväys", "lähetetty"), subject: w("aihe"), other: w("vastaus", "tärkeys", "liitteet"),
+		forward: w("välitetty", "edelleenlähetetty"), original: w("alkuperäinen viesti"), wrote: w("kirjoitti"),
+		fwdPrefix: w("vl")},
+	{code: "pl", from: w("od", "nadawca"), to: w("do", "adresat"), cc: w("dw", "kopia"), bcc: w("udw"),
+		date: w("data", "wysłano", "wysłane"), subject: w("temat"), other: w("odpowiedź do", "ważność", "załączniki"),
+		forward: w("przekazan", "przekazyw", "przesłan"), original: w("oryginalna wiadomość", "wiadomość oryginalna"),
+		wrote: w("napisał(a)", "napisała", "napisał", "napisal"), fwdPrefix: w("pd", "pf"), replyPrefix: w("odp")},
+	{code: "cs", from: w("od", "odesílatel"), to: w("komu", "adresát"), cc: w("kopie"), bcc: w("skrytá kopie"),
+		date: w("datum", "odesláno"), subject: w("předmět"), other: w("odpověď na", "důležitost", "přílohy"),
+		forward: w("přeposlan", "preposlan"), original: w("původní zpráva"), wrote: w("napsal(a)", "napsala", "napsal"),
+		fwdPrefix: w("přep", "fs")},
+	{code: "sk", from: w("od"), to: w("komu"), cc: w("kópia"), date: w("dátum", "odoslané"), subject: w("predmet"),
+		forward: w("preposlaná"), original: w("pôvodná správa"), wrote: w("napísal")},
+	{code: "ru", from: w("от", "отправитель", "от кого"), to: w("кому", "получатель"), cc: w("копия"), bcc: w("скрытая копия"),
+		date: w("дата", "отправлено"), subject: w("тема"), other: w("ответить", "важность", "вложения"),
+		forward: w("пересыла", "переслан", "переадрес"), original: w("исходное сообщение", "оригинальное сообщение"),
+		end: w("конец пересылаемого", "конец исходного"), wrote: w("написал(а)", "написала", "написал", "пишет"),
+		fwdPrefix: w("пересл"), replyPrefix: w("ответ")},
+	{code: "uk", from: w("від"), to: w("кому"), cc: w("копія"), date: w("дата", "надіслано"), subject: w("тема"),
+		forward: w("переслане", "пересланий"), original: w("оригінальне повідомлення", "вихідне повідомлення"),
+		wrote: w("написав"), replyPrefix: w("відп")},
+	{code: "bg", to: w("до"), date: w("изпратено"), subject: w("тема"), forward: w("препратено"),
+		original: w("оригинално съобщение"), wrote: w("написа")},
+	{code: "hr", // Croatian, Serbian (Latin), Slovenian, Bosnian
+		from: w("šalje", "pošiljatelj", "od"), to: w("prima", "za"), cc: w("kopija"), date: w("poslano", "poslato", "datum"),
+		subject: w("predmet", "zadeva"), forward: w("proslijeđen", "prosleđen", "posredovan"),
+		original: w("izvorna poruka", "izvirno sporočilo"), wrote: w("napisao", "napisala"), replyPrefix: w("odg")},
+	{code: "hu", from: w("feladó"), to: w("címzett"), cc: w("másolatot kap"), date: w("elküldve", "dátum"), subject: w("tárgy"),
+		forward: w("továbbított"), original: w("eredeti üzenet"), wrote: w("írta"), fwdPrefix: w("továbbítás", "tov"),
+		replyPrefix: w("vá")},
+	{code: "ro", from: w("de la"), to: w("către", "catre"), date: w("trimis", "dată", "data trimiterii"), subject: w("subiect"),
+		forward: w("redirecționat", "redirectionat"), original: w("mesaj original"), wrote: w("a scris"), fwdPrefix: w("redir")},
+	{code: "el", from: w("από"), to: w("προς"), cc: w("κοιν.", "κοιν"), date: w("στάλθηκε", "ημερομηνία"), subject: w("θέμα"),
+		forward: w("προωθημένο"), original: w("αρχικό μήνυμα"), wrote: w("έγραψε"), fwdPrefix: w("πρθ"), replyPrefix: w("απ")},
+	{code: "tr", from: w("kimden", "gönderen"), to: w("kime", "alıcı"), cc: w("bilgi"), bcc: w("gizli"),
+		date: w("tarih", "gönderildi", "gönderilme", "gönderme tarihi"), subject: w("konu"), other: w("yanıtla", "önem", "ekler"),
+		forward: w("iletilen", "iletilmiş"), original: w("özgün ileti", "orijinal mesaj", "orijinal ileti"),
+		wrote: w("şunu yazdı", "yazdı"), fwdPrefix: w("İlt", "ilt", "ilet"), replyPrefix: w("ynt", "yanit")},
+	{code: "ca", to: w("per a"), cc: w("còpia"), date: w("enviat"), subject: w("assumpte"), forward: w("reenviat"),
+		original: w("missatge original"), wrote: w("escrigué")},
+	{code: "et", from: w("saatja"), to: w("adressaat"), cc: w("koopia"), date: w("saadetud"), subject: w("teema"),
+		forward: w("edastatud"), original: w("algne sõnum"), wroteWord: w("kirjutas")},
+	{code: "lv", to: w("kam"), date: w("nosūtīts"), subject: w("tēma"), forward: w("pārsūtīt"), original: w("sākotnējais"),
+		wrote: w("rakstīja"), replyPrefix: w("atb")},
+	{code: "lt", from: w("nuo"), date: w("išsiųsta"), forward: w("persiųst"), original: w("pradinis laiškas"), wrote: w("rašė")},
+	{code: "id", from: w("dari"), to: w("kepada"), cc: w("tembusan"), date: w("dikirim", "tanggal"), subject: w("subjek", "perihal"),
+		forward: w("pesan terusan"), original: w("pesan asli"), wroteWord: w("menulis"), replyPrefix: w("bls")},
+	{code: "vi", from: w("từ"), to: w("đến"), date: w("đã gửi", "ngày"), subject: w("chủ đề"), forward: w("chuyển tiếp"),
+		original: w("thư gốc"), wrote: w("đã viết")},
+	{code: "he", from: w("מאת"), to: w("אל"), cc: w("עותק"), date: w("נשלח", "תאריך"), subject: w("נושא"),
+		forward: w("הודעה מועברת"), original: w("הודעה מקורית"), wrote: w("כתב")},
+	{code: "ar", from: w("من"), to: w("إلى"), date: w("التاريخ", "تاريخ الإرسال"), subject: w("الموضوع"),
+		forward: w("معاد توجيه"), original: w("الرسالة الأصلية"), wrote: w("كتب")},
+	{code: "th", forward: w("ส่งต่อ")},
+	{code: "ja", from: w("差出人", "送信者", "送信元"), to: w("宛先"), date: w("日付", "送信日時", "日時"), subject: w("件名"),
+		other: w("返信先", "重要度", "添付ファイル"), forward: w("転送"), original: w("元のメッセージ"),
+		wrote: w("書きました", "のメール"), fwdPrefix: w("転送"), replyPrefix: w("返信")},
+	{code: "zh", from: w("发件人", "寄件者", "寄件人", "發件人", "发信人"), to: w("收件人", "收件者", "收信人"), cc: w("抄送", "副本"),
+		bcc: w("密送"), date: w("日期", "发送时间", "发送日期", "發送日期", "發送時間", "寄件日期", "傳送時間", "时间", "時間"),
+		subject: w("主题", "主旨", "標題"), other: w("回复", "回覆至", "重要性", "附件"),
+		forward: w("转发", "轉寄", "轉發"), original: w("原始邮件", "原始郵件", "原邮件", "邮件原件", "郵件原件"),
+		wrote: w("写道", "寫道"), fwdPrefix: w("转发", "轉寄"), replyPrefix: w("回复", "回覆", "答复")},
+	{code: "ko", from: w("보낸 사람", "보낸사람", "보낸이"), to: w("받는 사람", "받는사람", "받는이"), cc: w("참조"), bcc: w("숨은 참조"),
+		date: w("날짜", "보낸 날짜", "보낸날짜", "보낸 시간"), subject: w("제목"), other: w("회신", "중요도", "첨부", "첨부 파일"),
+		forward: w("전달"), original: w("원본 메시지", "원래 메시지"), wrote: w("님이 작성", "작성:"),
+		fwdPrefix: w("전달"), replyPrefix: w("답장", "회신")},
+}
+
+// w lists words: it keeps the rows of languages short.
+func w(words ...string) []string { return words }
+
+// The word lists the rules use, built from languages.
+var (
+	// forwardWords mark a separator line as announcing a forwarded or
+	// original message.
+	forwardWords []string
+	// originalOnlyWords are the forwardWords that say "original" rather
+	// than "forwarded": Outlook's "Original Message" separator heads
+	// replies as well as forwards.
+	originalOnlyWords []string
+	// endForwardWords mark the end of a forwarded message.
+	endForwardWords []string
+	// forwardSubjectPrefixes and replySubjectPrefixes are subject
+	// prefixes, lower-cased, without the colon.
+	forwardSubjectPrefixes, replySubjectPrefixes []string
+	// quoteVerbs end (or sit inside) a quote header; word marks those
+	// that must start a word.
+	quoteVerbs []quoteVerb
+)
+
+type quoteVerb struct {
+	verb string
+	word bool
 }
 
 func init() {
-	addLabels(fieldFrom,
-		"from", "sender", // en
-		"von", "absender", // de
-		"de", "expéditeur", "expediteur", // fr, es, pt
-		"remitente",      // es
-		"da", "mittente", // it
-		"remetente",       // pt
-		"van", "afzender", // nl
-		"från", "fran", "avsändare", // sv
-		"fra", "afsender", "avsender", // da, no
-		"lähettäjä", "lahettaja", // fi
-		"od", "nadawca", // pl, cs
-		"odesílatel",                   // cs
-		"от", "отправитель", "от кого", // ru
-		"kimden", "gönderen", // tr
-		"差出人", "送信者", "送信元", // ja
-		"发件人", "寄件者", "寄件人", "發件人", "发信人", // zh
-		"보낸 사람", "보낸사람", "보낸이", // ko
-	)
-	addLabels(fieldTo,
-		"to", "an", "à", "a", "pour", "para", "aan", "till", "til", "vastaanottaja", "do",
-		"komu", "кому", "kime", "alıcı", "宛先", "收件人", "收件者", "收信人",
-		"받는 사람", "받는사람", "받는이", "destinataire", "destinatario", "empfänger",
-		"adresát", "adresat", "mottagare", "modtager", "mottaker", "получатель",
-	)
-	addLabels(fieldCc,
-		"cc", "kopie", "copie", "copia", "kopia", "kopi", "kopio", "dw", "копия",
-		"bilgi", "抄送", "副本", "참조", "cópia", "con copia", "cc.", "c.c.",
-	)
-	addLabels(fieldBcc,
-		"bcc", "blindkopie", "cci", "cco", "ccn", "bcc.", "udw", "skrytá kopie",
-		"dold kopia", "bkopi", "piilokopio", "скрытая копия", "gizli", "密送", "숨은 참조",
-	)
-	addLabels(fieldDate,
-		"date", "sent", "datum", "gesendet", "envoyé", "envoye", "envoyé le",
-		"fecha", "enviado", "enviado el", "enviada", "enviada em", "data", "inviato",
-		"verzonden", "verstuurd", "skickat", "skickad", "dato", "sendt",
-		"päivämäärä", "päiväys", "lähetetty", "wysłano", "wysłane", "odesláno",
-		"дата", "отправлено", "tarih", "gönderildi", "gönderilme", "gönderme tarihi",
-		"日付", "送信日時", "日時", "日期", "发送时间", "发送日期", "發送日期", "發送時間", "寄件日期", "傳送時間", "时间", "時間",
-		"날짜", "보낸 날짜", "보낸날짜", "보낸 시간", "sent at", "sent on",
-	)
-	addLabels(fieldSubject,
-		"subject", "betreff", "objet", "asunto", "oggetto", "assunto", "onderwerp",
-		"ämne", "amne", "emne", "aihe", "temat", "předmět", "predmet", "тема", "konu",
-		"件名", "主题", "主旨", "標題", "제목", "sujet", "titel",
-	)
-	// More languages than the issue asks for, so that forwards from
-	// colleagues elsewhere are read too: Hungarian, Greek, Romanian,
-	// Ukrainian, Bulgarian, Croatian/Serbian/Slovenian, Slovak, Catalan,
-	// Estonian, Latvian, Lithuanian, Indonesian, Vietnamese, Hebrew, Arabic.
-	addLabels(fieldFrom, "feladó", "από", "de la", "від", "šalje", "pošiljatelj", "saatja", "nuo", "dari", "từ", "מאת", "من")
-	addLabels(fieldDate, "elküldve", "dátum", "στάλθηκε", "ημερομηνία", "trimis", "dată", "data trimiterii", "надіслано", "изпратено",
-		"poslano", "poslato", "odoslané", "enviat", "saadetud", "nosūtīts", "išsiųsta", "dikirim", "tanggal", "đã gửi", "ngày", "נשלח", "תאריך", "التاريخ", "تاريخ الإرسال")
-	addLabels(fieldTo, "címzett", "προς", "către", "catre", "prima", "za", "per a", "adressaat", "kam", "kepada", "đến", "אל", "إلى")
-	addLabels(fieldCc, "másolatot kap", "κοιν.", "κοιν", "копія", "kópia", "còpia", "koopia", "tembusan", "עותק")
-	addLabels(fieldSubject, "tárgy", "θέμα", "subiect", "predmet", "zadeva", "assumpte", "teema", "tēma", "subjek", "perihal", "chủ đề", "נושא", "الموضوع")
-	addLabels(fieldOther,
-		"reply-to", "reply to", "antwort an", "répondre à", "responder a", "rispondi a",
-		"antwoord aan", "svara till", "svar til", "vastaus", "odpowiedź do", "odpověď na",
-		"ответить", "yanıtla", "返信先", "回复", "回覆至", "회신", "importance", "priority",
-		"wichtigkeit", "priorität", "importancia", "priorità", "prioriteit", "prioritet",
-		"tärkeys", "ważność", "důležitost", "важность", "önem", "重要度", "重要性", "중요도",
-		"attachments", "anlagen", "anhänge", "pièces jointes", "datos adjuntos", "adjuntos",
-		"allegati", "anexos", "bijlagen", "bilagor", "vedhæftede filer", "vedlegg",
-		"liitteet", "załączniki", "přílohy", "вложения", "ekler", "添付ファイル", "附件",
-		"첨부", "첨부 파일", "message-id", "organization", "organisation", "mailed-by", "signed-by",
-		"security", "user-agent", "newsgroups", "x-mailer",
-	)
-}
-
-// forwardWords are words that mark a separator line as announcing a
-// forwarded or original message ("---------- Forwarded message ---------",
-// "Begin forwarded message:", "-----Ursprüngliche Nachricht-----").
-var forwardWords = []string{
-	"forward", "fwd", "original message", "original e-mail", "original email",
-	"weitergeleitet", "ursprüngliche nachricht", "originalnachricht",
-	"transféré", "transfere", "réexpédié", "reexpedie", "message d'origine", "message original",
-	"reenviado", "mensaje original", "reenvío", "mensaje reenviado",
-	"inoltrato", "messaggio originale",
-	"encaminhad", "reencaminhad", "mensagem original", "mensagem encaminhada",
-	"doorgestuurd", "oorspronkelijk bericht", "origineel bericht", "doorgestuurde",
-	"vidarebefordra", "ursprungligt meddelande", "originalmeddelande",
-	"videresend", "oprindelig meddelelse", "opprinnelig melding", "original meddelelse",
-	"välitetty", "edelleenlähetetty", "alkuperäinen viesti",
-	"przekazan", "przekazyw", "przesłan", "oryginalna wiadomość", "wiadomość oryginalna",
-	"přeposlan", "původní zpráva", "preposlan",
-	"пересыла", "переслан", "переадрес", "исходное сообщение", "оригинальное сообщение",
-	"iletilen", "iletilmiş", "özgün ileti", "orijinal mesaj", "orijinal ileti",
-	"転送", "元のメッセージ", "原始邮件", "原始郵件", "转发", "轉寄", "轉發", "原邮件", "邮件原件", "郵件原件",
-	"전달", "원본 메시지", "원래 메시지",
-	"továbbított", "eredeti üzenet", "προωθημένο", "αρχικό μήνυμα", "redirecționat", "redirectionat", "mesaj original",
-	"переслане", "пересланий", "оригінальне повідомлення", "препратено", "оригинално съобщение", "proslijeđen", "prosleđen",
-	"posredovan", "izvorna poruka", "izvirno sporočilo", "preposlaná", "pôvodná správa", "reenviat", "missatge original",
-	"edastatud", "algne sõnum", "pārsūtīt", "sākotnējais", "persiųst", "pradinis laiškas", "pesan terusan", "pesan asli",
-	"chuyển tiếp", "thư gốc", "הודעה מועברת", "הודעה מקורית", "معاد توجيه", "الرسالة الأصلية", "ส่งต่อ",
-}
-
-// forwardOnlyWords are the forwardWords that say "forwarded" rather than
-// "original": Outlook's "Original Message" separator heads replies as well
-// as forwards.
-var originalOnlyWords = []string{
-	"original", "ursprüngliche", "originalnachricht", "d'origine", "originale", "oorspronkelijk",
-	"origineel", "ursprungligt", "originalmeddelande", "oprindelig", "opprinnelig",
-	"alkuperäinen", "oryginalna", "původní", "исходное", "оригинальное", "özgün", "orijinal",
-	"元の", "原始", "原邮件", "原件", "원본", "원래",
-	"eredeti", "αρχικό", "оригінальне", "оригинално", "izvorna", "izvirno", "pôvodná", "algne", "sākotnējais",
-	"pradinis", "asli", "thư gốc", "מקורית", "الأصلية",
-}
-
-// endForwardWords mark the end of a forwarded message ("----- End forwarded
-// message -----" in mutt).
-var endForwardWords = []string{"end forwarded", "end of forwarded", "end of original", "ende der weitergeleiteten",
-	"fin du message", "fin del mensaje", "конец пересылаемого", "конец исходного"}
-
-// forwardSubjectPrefixes and replySubjectPrefixes are the subject prefixes
-// clients add, lower-cased, without the colon.
-var forwardSubjectPrefixes = []string{
-	"fwd", "fw", "wg", "tr", "rv", "enc", "i", "doorst", "vb", "vl", "pd", "pf", "přep", "fs",
-	"İlt", "ilt", "ilet", "пересл", "转发", "轉寄", "転送", "전달", "fwd.", "reenv", "doorgestuurd", "továbbítás", "πρθ", "trs",
-}
-
-var replySubjectPrefixes = []string{
-	"re", "aw", "sv", "antw", "r", "res", "odp", "odg", "ynt", "yanit", "ha", "atb", "відп",
-	"ответ", "回复", "回覆", "答复", "返信", "답장", "회신", "rif", "réf", "ref", "vá", "απ", "відп", "odg", "bls",
+	for _, l := range languages {
+		for _, f := range []struct {
+			field  blockField
+			labels []string
+		}{{fieldFrom, l.from}, {fieldTo, l.to}, {fieldCc, l.cc}, {fieldBcc, l.bcc}, {fieldDate, l.date},
+			{fieldSubject, l.subject}, {fieldOther, l.other}} {
+			for _, label := range f.labels {
+				headerLabels[strings.ToLower(label)] = f.field
+			}
+		}
+		forwardWords = append(forwardWords, l.forward...)
+		forwardWords = append(forwardWords, l.original...)
+		originalOnlyWords = append(originalOnlyWords, l.original...)
+		endForwardWords = append(endForwardWords, l.end...)
+		forwardSubjectPrefixes = append(forwardSubjectPrefixes, l.fwdPrefix...)
+		replySubjectPrefixes = append(replySubjectPrefixes, l.replyPrefix...)
+		for _, v := range l.wrote {
+			quoteVerbs = append(quoteVerbs, quoteVerb{v, false})
+		}
+		for _, v := range l.wroteWord {
+			quoteVerbs = append(quoteVerbs, quoteVerb{v, true})
+		}
+	}
+	labelInLineRe = labelsRegexp()
 }
 
 // subjectPrefixRe matches one leading "Xx:" or "Xx[2]:" prefix.
 var subjectPrefixRe = regexp.MustCompile(`^\s*([\p{L}.]{1,12})\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*`)
+
+// baseSubject removes the forward and reply prefixes of a subject
+// ("FW: RE: Refund" is "Refund"); other prefixes are kept.
+func baseSubject(subject string) string {
+	s := strings.TrimSpace(subject)
+	for k := 0; k < 10; k++ {
+		m := subjectPrefixRe.FindStringSubmatchIndex(s)
+		if m == nil || subjectKind(s) == KindOther {
+			break
+		}
+		s = strings.TrimSpace(s[m[1]:])
+	}
+	return s
+}
 
 // subjectKind reports whether a subject starts with a forward or a reply
 // prefix (the first prefix decides).
@@ -185,26 +256,6 @@ func subjectKind(subject string) Kind {
 		}
 	}
 	return KindOther
-}
-
-// quoteVerbs are the words that end (or sit inside) a quote header in each
-// language: "wrote", "schrieb", "a écrit", ... A line containing one of them
-// and ending in a colon is a quote header even when no quoted text follows.
-// Verbs marked true must start a word.
-var quoteVerbs = []struct {
-	verb string
-	word bool
-}{
-	{"wrote", true}, {"writes", true}, {"schrieb", true}, {"schreibt", true}, {"a écrit", false},
-	{"a ecrit", false}, {"escribió", false}, {"escribio", false}, {"ha scritto", true}, {"scrisse", true},
-	{"escreveu", false}, {"schreef", true}, {"skrev", true}, {"skriver", true}, {"kirjoitti", false},
-	{"napisał(a)", false}, {"napisała", false}, {"napisał", false}, {"napisal", false}, {"napsal(a)", false},
-	{"napsala", false}, {"napsal", false}, {"написал(а)", false}, {"написала", false}, {"написал", false},
-	{"пишет", false}, {"şunu yazdı", false}, {"yazdı", false}, {"書きました", false}, {"のメール", false},
-	{"写道", false}, {"寫道", false}, {"님이 작성", false}, {"작성:", false}, {"a scris", false}, {"írta", false},
-	{"έγραψε", false}, {"написав", false}, {"написа", false}, {"napisao", false}, {"napisala", false}, {"napísal", false},
-	{"menulis", true}, {"kirjutas", true}, {"rašė", false}, {"rakstīja", false}, {"escrigué", false}, {"đã viết", false},
-	{"כתב", false}, {"كتب", false},
 }
 
 // findQuoteVerb returns the position of the first quote verb in s, or nil.

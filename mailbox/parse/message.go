@@ -35,6 +35,8 @@ type Original struct {
 	MessageID string `json:"message_id,omitempty"`
 	// Body is the original's own text, without the next quoted level.
 	Body string `json:"body"`
+
+	rule string // the rule that found it, for Explain
 }
 
 // Attachment describes one attachment; its content is not kept.
@@ -100,10 +102,17 @@ type Message struct {
 	Originals []Original `json:"originals"`
 	// ReplyText is only what the sender wrote: no quoted text, no signature.
 	ReplyText string `json:"reply_text"`
+	// ReplyHTML is the sender's own text as the HTML part shows it, when
+	// the message has both a plain-text and an HTML part and ReplyText was
+	// read from the plain text: a reader of commands checks that both say
+	// the same. Empty otherwise.
+	ReplyHTML string `json:"-"`
 	// Text is the whole readable text body (HTML converted).
 	Text        string       `json:"-"`
 	Attachments []Attachment `json:"attachments"`
 	// Warnings are problems met while parsing that did not stop it
 	// (unknown charset, invalid base64, limits reached).
 	Warnings []string `json:"warnings"`
+
+	how explanation // why it was read this way, for Explain
 }

@@ -91,6 +91,7 @@ func (l Limits) Parse(r io.Reader) (*Message, error) {
 	pm := p.readMessage(r, 0)
 	m := pm.msg
 	p.analyseTop(pm)
+	cleanNames(m) // clean.go
 	m.Warnings = append(m.Warnings, p.warnings...)
 	if pm.noHeader {
 		return m, fmt.Errorf("parse: the input does not start with a mail header: %w", ErrMalformed)
@@ -104,6 +105,7 @@ type parser struct {
 	textUsed int64 // text bytes kept so far, all parts
 	warnings []string
 	seen     map[string]bool
+	notes    []string // decisions, for Explain
 }
 
 func (p *parser) warn(format string, args ...any) {
@@ -130,6 +132,7 @@ type parsed struct {
 	plain    []string // inline text/plain parts
 	html     []string // inline text/html parts
 	attached []*parsed
+	raw      []byte // the raw bytes of an attached message (up to MaxTextBytes)
 	report   string // report-type of a top-level multipart/report
 	dsn      []DeliveryStatus
 	reportID string // Message-ID of the message a report returns
@@ -156,17 +159,23 @@ func newMessage() *Message {
 func (p *parser) readMessage(r io.Reader, depth int) *parsed {
 	br := bufio.NewReader(r)
 	hr := readHeader(br, p.lim.MaxHeaderBytes, maxHeaderLine)
+	return p.messageFrom(hr, depth)
+}
+
+// messageFrom reads the body of a message whose header has been read.
+func (p *parser) messageFrom(hr headerResult, depth int) *parsed {
 	for _, w := range hr.warnings {
 		p.warn("%s", w)
 	}
 	pm := &parsed{msg: newMessage(), header: gomail.Header{Header: message.Header{Header: hr.header}}, noHeader: hr.noHeader, depth: depth}
 	fillHeaders(pm.msg, pm.header)
-	p.walk(hr.header, hr.body, depth, pm)
+	p.walk(hr.header, hr.body, depth, pm, true)
 	return pm
 }
 
-// walk reads one MIME entity and what it contains.
-func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed) {
+// walk reads one MIME entity and what it contains. root is set for the
+// entity that is a message's whole body.
+func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed, root bool) {
 	p.parts++
 	if p.parts > p.lim.MaxParts {
 		p.warn("more than %d MIME parts: the rest are not read", p.lim.MaxParts)
@@ -188,9 +197,13 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 		}
 		boundary := params["boundary"]
 		if boundary == "" {
-			p.warn("%s part without a boundary: read as text", mt)
-			p.readText(body, "text/plain", params, pm)
-			return
+			body, boundary = guessBoundary(body)
+			if boundary == "" {
+				p.warn("%s part without a boundary: read as text", mt)
+				p.readText(body, "text/plain", params, pm)
+				return
+			}
+			p.warn("%s part without a boundary: read with the boundary %q found in it", mt, boundary)
 		}
 		if mt == "multipart/report" {
 			pm.report = strings.ToLower(params["report-type"])
@@ -205,7 +218,7 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 				p.warn("broken MIME structure in %s: %v (the rest of it is not read)", mt, err)
 				break
 			}
-			p.walk(part.Header, part, depth+1, pm)
+			p.walk(part.Header, part, depth+1, pm, false)
 			if p.parts > p.lim.MaxParts {
 				break
 			}
@@ -236,7 +249,10 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, pm *parsed)
 		}
 		pm.msg.Attachments = append(pm.msg.Attachments, Attachment{Filename: filename, ContentType: mt, Size: n, Unsupported: true})
 		p.warn("attachment %q is an Outlook .msg file, which backstop cannot read: forward the original inline, or attach it as .eml", filename)
-	case (mt == "text/plain" || mt == "text/html") && disp != "attachment" && filename == "":
+	case (mt == "text/plain" || mt == "text/html") && (root || disp != "attachment" && filename == ""):
+		// A message whose whole body is text is read as text whatever
+		// its disposition says: mutt rewrites an attached message's
+		// header to "Content-Disposition: inline; filename=…".
 		p.readText(dec, mt, params, pm)
 	default:
 		n, err := io.Copy(io.Discard, dec)
@@ -300,8 +316,18 @@ func (p *parser) readAttachedMessage(r io.Reader, mt, filename string, depth int
 		pm.msg.Attachments = append(pm.msg.Attachments, Attachment{Filename: filename, ContentType: mt, Size: cr.n})
 		return
 	}
-	sub := p.readMessage(cr, depth+1)
-	io.Copy(io.Discard, cr)
+	raw := &rawCapture{r: cr, max: int(p.lim.MaxTextBytes)}
+	var in io.Reader = raw
+	if b64, ok := p.undeclaredBase64(raw, filename); ok {
+		p.warn("attached message %q is in base64 but its part does not say so: decoded as base64", filename)
+		capture := &rawCapture{r: b64, max: int(p.lim.MaxTextBytes)}
+		raw, in = capture, capture
+	} else {
+		in = b64
+	}
+	sub := p.readMessage(in, depth+1)
+	io.Copy(io.Discard, in)
+	sub.raw = raw.buf.Bytes()
 	if sub.noHeader {
 		p.warn("attachment %q is not a mail message", filename)
 	} else {
@@ -471,7 +497,16 @@ func location(m *Message) *time.Location {
 }
 
 // plainText is the text of a parsed message's inline text/plain parts.
-func (pm *parsed) plainText() string { return strings.TrimSpace(strings.Join(pm.plain, "\n")) }
+func (pm *parsed) plainText() string {
+	return strings.TrimSpace(removeInvisible(strings.Join(pm.plain, "\n")))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown sender"
+	}
+	return s
+}
 
 // htmlText is the text of its inline text/html parts, converted.
 func (pm *parsed) htmlText() string {
@@ -482,7 +517,7 @@ func (pm *parsed) htmlText() string {
 	for _, h := range pm.html {
 		parts = append(parts, HTMLToText(h))
 	}
-	return strings.TrimSpace(strings.Join(parts, "\n\n"))
+	return strings.TrimSpace(removeInvisible(strings.Join(parts, "\n\n")))
 }
 
 // analyseTop decides the kind of the top-level message and fills its note,
@@ -493,10 +528,15 @@ func (p *parser) analyseTop(pm *parsed) {
 	loc := location(m)
 	max := p.lim.MaxOriginals
 
-	text := pm.plainText()
+	text := p.unwrapEncapsulated(pm.plainText(), pm.depth)
 	htmlText := ""
+	m.how.source = "the text/plain part"
 	if text == "" {
 		text = pm.htmlText()
+		m.how.source = "the text/html part, converted (no text/plain part)"
+		if len(pm.html) == 0 {
+			m.how.source = "none (no text part)"
+		}
 	}
 	m.Text = text
 	subj := subjectKind(m.Subject)
@@ -508,6 +548,7 @@ func (p *parser) analyseTop(pm *parsed) {
 		if hth := splitThread(htmlText, false, loc, max); hth.first != nil && hth.first.fromBlock {
 			th, text = hth, htmlText
 			m.Text = text
+			m.how.source = "the text/html part, converted (its structure shows a forwarded header block the text/plain part does not)"
 		}
 	}
 
@@ -529,6 +570,12 @@ func (p *parser) analyseTop(pm *parsed) {
 	}
 	if forward {
 		m.Note = stripSignature(th.lead)
+		if len(th.originals) > 0 && th.originals[0].Subject == "" && !th.first.fromBlock {
+			// A forward written as a reply ("On …, X wrote:" under
+			// "FW: …"): the original's subject is the forward's own.
+			th.originals[0].Subject = baseSubject(m.Subject)
+			th.originals[0].rule += "; subject taken from the forward's own subject"
+		}
 		m.Originals = append(m.Originals, th.originals...)
 		if th.truncated {
 			p.warn("more than %d forwarded messages: the rest are not extracted", max)
@@ -542,26 +589,37 @@ func (p *parser) analyseTop(pm *parsed) {
 			m.Originals = p.appendAttached(m.Originals, sub)
 		}
 	}
-	m.ReplyText = ExtractReply(text)
+	readableBodies(m.Originals)
+	m.ReplyText, m.how.cut = extractReply(text)
+	m.ReplyHTML = pm.otherReply(text) // visible.go
 	settleAmbiguousDates(m.Originals, m.Date)
 
 	switch {
 	case len(m.Originals) > 0:
 		m.Kind = KindForward
+		m.how.kind = "it carries forwarded originals"
+		if !forward && th.first != nil && th.first.fromBlock {
+			m.how.kind += "; the header block in its text was not taken as a forward: the message is a reply (subject prefix or In-Reply-To)"
+		}
 	case hasUnsupportedMessage(m) && pm.report == "" && m.Auto.Reason == "":
 		// An attached message backstop cannot read (an Outlook .msg) is
 		// a forward all the same: the incident shows what is missing.
 		m.Kind = KindForward
 		m.Note = stripSignature(th.lead)
+		m.how.kind = "an attached message backstop cannot read"
 	case pm.report != "" || m.Auto.Bounce:
 		m.Kind = KindOther
+		m.how.kind = "a delivery report"
 	case len(m.InReplyTo) > 0 || len(m.References) > 0 || subj == KindReply:
 		m.Kind = KindReply
+		m.how.kind = "In-Reply-To, References or a reply subject prefix"
 	default:
 		if qth := splitThread(text, true, loc, 1); qth.first != nil || hasQuotedLines(text) {
 			m.Kind = KindReply
+			m.how.kind = "a quote header or quoted lines in its text"
 		}
 	}
+	m.how.notes = append(m.how.notes, p.notes...)
 }
 
 // settleAmbiguousDates rereads numeric dates such as "06/01/2025", which
@@ -605,7 +663,8 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 	o.Date = sm.Date
 	o.DateRaw = toUTF8(strings.TrimSpace(sub.header.Get("Date")))
 	o.MessageID = sm.MessageID
-	text := sub.plainText()
+	o.rule = "attached message (a message/rfc822 part or .eml file)"
+	text := p.unwrapEncapsulated(sub.plainText(), sub.depth)
 	if text == "" {
 		text = sub.htmlText()
 	}
@@ -614,6 +673,15 @@ func (p *parser) appendAttached(list []Original, sub *parsed) []Original {
 		p.warn("more than %d forwarded messages: the rest are not extracted", p.lim.MaxOriginals)
 	}
 	o.Body = th.lead
+	if strings.TrimSpace(text) == "" && len(sub.attached) == 0 && len(sm.Attachments) == 0 {
+		// Evidence is never emptier than the message: a body that
+		// decodes to nothing while its part has bytes is kept raw.
+		if raw := rawBody(sub.raw); raw != "" {
+			o.Body = raw
+			o.rule += "; its body decoded to nothing, its raw part is the evidence"
+			p.warn("the text of the attached message from %s could not be read: its raw part is kept as evidence", orUnknown(o.From.Address))
+		}
+	}
 	list = append(list, o)
 	list = append(list, th.originals...)
 	for _, a := range sub.attached {

@@ -11,57 +11,106 @@ import "strings"
 // quoted passages are kept. Commands are read from this text only, so it
 // errs on the side of cutting.
 func ExtractReply(text string) string {
+	r, _ := extractReply(text)
+	return r
+}
+
+// replyCut says where and why extractReply stopped, and what it dropped
+// above that point, for Explain.
+type replyCut struct {
+	line    int    // source line the reply was cut at, 0 when it was not
+	why     string // the rule that cut it
+	dropped []string
+}
+
+// extractReply is ExtractReply, also saying where it cut.
+func extractReply(text string) (string, replyCut) {
 	lines := splitLines(text)
 	var out []string
+	var cut replyCut
+	stop := func(i int, why string) {
+		cut.line, cut.why = lines[i].n, why
+	}
+	quotedFrom := -1
+	flushQuoted := func(i int) {
+		if quotedFrom >= 0 {
+			cut.dropped = append(cut.dropped, "quoted (\">\") "+lineRange(lines, quotedFrom, i))
+			quotedFrom = -1
+		}
+	}
+loop:
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		if l.depth > 0 {
+			if quotedFrom < 0 {
+				quotedFrom = i
+			}
 			continue // quoted
 		}
 		if isBlank(l.text) {
 			out = append(out, "")
 			continue
 		}
-		if isSignatureSeparator(l.text) || isFooter(l.text) {
-			break
+		flushQuoted(i)
+		switch {
+		case isSignatureSeparator(l.text):
+			stop(i, "signature separator \"-- \" (RFC 3676 section 4.3)")
+			break loop
+		case isFooter(l.text):
+			stop(i, "mobile or web client footer")
+			break loop
 		}
 		if sep := parseSeparator(l.text); sep.ok && !sep.end {
-			if sep.phrase || isHardRule(l.text) {
+			if sep.phrase {
+				stop(i, "separator naming a forwarded or original message")
+				break
+			}
+			if isHardRule(l.text) {
+				stop(i, "divider line of underscores (Outlook)")
 				break
 			}
 			// A plain rule of dashes is the writer's own unless a header
 			// block follows.
 			if _, idx := nextContentDepth(lines, i+1); idx >= 0 {
 				if _, ok := findHeaderBlock(lines, idx); ok {
+					stop(i, "rule above a header block")
 					break
 				}
 				if _, ok := findGenericHeaderBlock(lines, idx); ok {
+					stop(i, "rule above a header block in a language the tables lack")
 					break
 				}
 			}
 		}
-		if _, ok := findHeaderBlock(lines, i); ok {
+		if hb, ok := findHeaderBlock(lines, i); ok {
+			stop(i, "header block "+lineRange(lines, i, hb.end))
 			break
 		}
 		if hb, ok := findGenericHeaderBlock(lines, i); ok && hb.values[fieldDate] != "" {
 			// A header block in a language the tables lack.
+			stop(i, "header block in a language the tables lack "+lineRange(lines, i, hb.end))
 			break
 		}
 		if qh, ok := findQuoteHeader(lines, i); ok {
 			if d, idx := nextContentDepth(lines, qh.end); idx >= 0 && d > 0 {
+				cut.dropped = append(cut.dropped, "quote header "+lineRange(lines, i, qh.end))
 				i = qh.end - 1 // drop the attribution; the quote is skipped
 				continue
 			}
-			break // an attribution above unquoted text: all of it is quoted
+			// An attribution above unquoted text: all of it is quoted.
+			stop(i, "quote header "+lineRange(lines, i, qh.end)+" above unquoted text")
+			break
 		}
 		if looksLikeAttribution(lines, i) {
 			// An attribution in a language the tables lack, above
 			// unquoted text: cut rather than risk reading quoted text.
+			stop(i, "line shaped like a quote header (address and date, ending in a colon)")
 			break
 		}
 		out = append(out, l.text)
 	}
-	return joinTrimmed(out)
+	flushQuoted(len(lines))
+	return joinTrimmed(out), cut
 }
 
 // isHardRule reports a divider that only ever stands above quoted or
@@ -98,6 +147,9 @@ func isFooter(s string) bool {
 // <addr> wrote:" in any language.
 func looksLikeAttribution(lines []textLine, i int) bool {
 	t := strings.TrimSpace(cleanSpaces(lines[i].text))
+	if !opensAttribution(t) {
+		return false
+	}
 	if !endsWithColon(t) && i+1 < len(lines) && lines[i+1].depth == lines[i].depth {
 		t += " " + strings.TrimSpace(cleanSpaces(lines[i+1].text))
 	}

@@ -470,41 +470,6 @@ type meta struct {
 	flags []imap.Flag
 }
 
-// processAll handles uids in order, strictly one after the other.
-func (s *session) processAll(ctx context.Context, uids []imap.UID, redelivered bool) error {
-	for chunk := range slices.Chunk(uids, metaBatch) {
-		metas, err := s.fetchMeta(chunk)
-		if err != nil {
-			return err
-		}
-		for _, uid := range chunk {
-			if ctx.Err() != nil {
-				return nil
-			}
-			m, ok := metas[uid]
-			skip := !ok
-			if !ok {
-				s.log.Info("imap: message vanished before it was fetched", "uid", uid)
-			} else if s.mode == modeKeyword && (hasFlag(m.flags, KeywordProcessed) || hasFlag(m.flags, KeywordQuarantined)) {
-				skip = true // already handled; the search did not filter it
-			}
-			if !skip {
-				done, err := s.process(ctx, uid, m, redelivered)
-				if err != nil {
-					return err
-				}
-				if !done {
-					return nil // shutdown while the handler kept failing
-				}
-			}
-			if !redelivered {
-				s.last = uid
-			}
-		}
-	}
-	return nil
-}
-
 func (s *session) fetchMeta(uids []imap.UID) (map[imap.UID]meta, error) {
 	metas := make(map[imap.UID]meta, len(uids))
 	set := imap.UIDSetNum(uids...)
@@ -518,49 +483,6 @@ func (s *session) fetchMeta(uids []imap.UID) (map[imap.UID]meta, error) {
 		return err
 	})
 	return metas, err
-}
-
-// process fetches one message, hands it to the handler and disposes of it.
-// done is false when ctx ended before the handler succeeded.
-func (s *session) process(ctx context.Context, uid imap.UID, m meta, redelivered bool) (done bool, err error) {
-	d := &Delivery{
-		Mailbox:     s.cfg.Mailbox, // as configured: the checkpoint's key
-		UIDValidity: s.uidValidity,
-		UID:         uint32(uid),
-		Size:        m.size,
-		Redelivered: redelivered,
-	}
-	if m.size > s.cfg.MaxMessageSize {
-		d.TooLarge = true
-	} else {
-		raw, found, tooLarge, err := s.fetchBody(uid)
-		var refused *imap.Error
-		if err != nil && (errors.As(err, &refused) || errors.Is(err, errNoBody)) && s.w.fetchRefused(s.uidValidity, uint32(uid)) {
-			s.log.Warn("imap: giving up fetching a message the server keeps refusing; it goes to quarantine", "uid", uid, "err", err)
-			d.Unreadable = err.Error()
-			err, found = nil, true
-		}
-		if err != nil {
-			return false, err
-		}
-		switch {
-		case d.Unreadable != "":
-		case tooLarge:
-			d.TooLarge = true
-		case !found:
-			return true, nil
-		default:
-			d.Raw, d.Size = raw, int64(len(raw))
-		}
-	}
-
-	disp, ok := s.handle(ctx, d)
-	if !ok {
-		return false, nil
-	}
-	s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "too_large", d.TooLarge,
-		"redelivered", redelivered, "disposition", disp.String())
-	return true, s.dispose(uid, disp)
 }
 
 // fetchBody downloads one message with UID FETCH BODY.PEEK[] (leaving
@@ -681,9 +603,9 @@ func (s *session) callHandler(ctx context.Context, d *Delivery) (disp Dispositio
 	return s.w.h.Handle(ctx, d)
 }
 
-// dispose moves a handled message out of the watched mailbox, or marks it
-// where it cannot be moved safely.
-func (s *session) dispose(uid imap.UID, disp Disposition) error {
+// dispose moves handled messages out of the watched mailbox, or marks
+// them where they cannot be moved safely: one command for the whole set.
+func (s *session) dispose(set imap.UIDSet, disp Disposition) error {
 	var (
 		dest    string
 		keyword imap.Flag
@@ -697,15 +619,14 @@ func (s *session) dispose(uid imap.UID, disp Disposition) error {
 	case Keep:
 		return nil
 	default:
-		s.log.Error("imap: handler returned an unknown disposition; leaving the message in place", "uid", uid, "disposition", int(disp))
+		s.log.Error("imap: handler returned an unknown disposition; leaving the message in place", "uid", set.String(), "disposition", int(disp))
 		return nil
 	}
-	set := imap.UIDSetNum(uid)
 
 	switch s.mode {
 	case modeMove:
 		return s.retryCreate(key, dest, func() error {
-			return s.run(fmt.Sprintf("move UID %d to %s", uid, dest), func() error {
+			return s.run(fmt.Sprintf("move UID %s to %s", set, dest), func() error {
 				// Client.Move falls back to COPY + STORE + a plain EXPUNGE
 				// when it believes MOVE is missing: only call it when the
 				// capability is certainly there.
@@ -717,26 +638,26 @@ func (s *session) dispose(uid imap.UID, disp Disposition) error {
 			})
 		})
 	case modeUIDPlus:
-		// RFC 4315 section 2.1: UID EXPUNGE removes only the given UID,
+		// RFC 4315 section 2.1: UID EXPUNGE removes only the given UIDs,
 		// never the other messages flagged \Deleted.
 		if err := s.retryCreate(key, dest, func() error {
-			return s.run(fmt.Sprintf("copy UID %d to %s", uid, dest), func() error {
+			return s.run(fmt.Sprintf("copy UID %s to %s", set, dest), func() error {
 				_, err := s.c.Copy(set, dest).Wait()
 				return err
 			})
 		}); err != nil {
 			return err
 		}
-		if err := s.run(fmt.Sprintf("flag UID %d \\Deleted", uid), func() error {
+		if err := s.run(fmt.Sprintf("flag UID %s \\Deleted", set), func() error {
 			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
 		}); err != nil {
 			return err
 		}
-		return s.run(fmt.Sprintf("expunge UID %d", uid), func() error {
+		return s.run(fmt.Sprintf("expunge UID %s", set), func() error {
 			return s.c.UIDExpunge(set).Close()
 		})
 	default:
-		return s.run(fmt.Sprintf("flag UID %d %s", uid, keyword), func() error {
+		return s.run(fmt.Sprintf("flag UID %s %s", set, keyword), func() error {
 			return s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{keyword}}, nil).Close()
 		})
 	}

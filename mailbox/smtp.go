@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -35,24 +37,76 @@ type SMTPConfig struct {
 	Auth TokenSource
 	// HeloName is the name given in EHLO; "localhost" when empty.
 	HeloName string
-	// Timeout bounds one whole Send or Check, from dialling to QUIT; the
-	// context's deadline applies too when it is earlier. Default 2 minutes.
+	// Timeout bounds one whole Send or Check, from dialling (or taking an
+	// open connection) to the end of the transaction; the context's
+	// deadline applies too when it is earlier. Default 2 minutes.
 	Timeout time.Duration
+	// MaxConns bounds the connections open at once; a Send waits for one
+	// (default 2).
+	MaxConns int
+	// IdleTimeout is how long a connection is kept open after a Send for
+	// the next one, which then says RSET instead of connecting, saying
+	// EHLO and authenticating again (default 30s). Negative: every Send
+	// has a connection of its own.
+	IdleTimeout time.Duration
+	// MaxPerConn is how many messages one connection sends before it is
+	// closed (default 100): servers limit it too.
+	MaxPerConn int
 }
 
-// DefaultSMTPTimeout is SMTPConfig.Timeout when it is zero.
-const DefaultSMTPTimeout = 2 * time.Minute
+// Defaults for the zero fields of SMTPConfig.
+const (
+	DefaultSMTPTimeout     = 2 * time.Minute
+	DefaultSMTPMaxConns    = 2
+	DefaultSMTPIdleTimeout = 30 * time.Second
+	DefaultSMTPMaxPerConn  = 100
+)
 
-// Sender sends messages over SMTP, one connection per message. It is safe
-// for concurrent use.
+// Sender sends messages over SMTP. A run of messages shares one
+// connection: after a successful Send the connection stays open for
+// IdleTimeout, and the next Send says RSET (RFC 5321 section 4.1.1.5)
+// and goes on; a connection that fails is closed and, when nothing was
+// sent on it yet, replaced by a new one. At most MaxConns are open. It is
+// safe for concurrent use.
 type Sender struct {
 	cfg SMTPConfig
+	sem chan struct{} // one token per open (or opening) connection
+
+	mu     sync.Mutex
+	idle   []*smtpConn
+	wake   chan struct{} // closed when a connection is put in idle
+	closed bool
 }
 
 // NewSender returns a Sender for cfg. The configuration is checked at the
 // first Send or Check.
 func NewSender(cfg SMTPConfig) *Sender {
-	return &Sender{cfg: cfg}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultSMTPMaxConns
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultSMTPIdleTimeout
+	}
+	if cfg.MaxPerConn <= 0 {
+		cfg.MaxPerConn = DefaultSMTPMaxPerConn
+	}
+	return &Sender{cfg: cfg, sem: make(chan struct{}, cfg.MaxConns), wake: make(chan struct{})}
+}
+
+// Close closes the idle connections (with QUIT). Sends still in progress
+// finish; their connections are closed after them.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, pc := range idle {
+		if pc.timer.Stop() {
+			pc.quit()
+			<-s.sem
+		}
+	}
+	return nil
 }
 
 // Stages of a send, as SendError.Stage reports them.
@@ -367,9 +421,168 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, rcpt []string, m
 	if err := checkMessage(msg); err != nil {
 		return err
 	}
-	return s.session(ctx, func(c *smtp.Client, sendErr func(stage string, err error) *SendError) error {
-		return s.transaction(c, sendErr, envelopeFrom, rcpt, msg)
-	})
+	if err := s.checkConfig(); err != nil {
+		return err
+	}
+	kept, err := s.acquire(ctx)
+	if err != nil {
+		return &SendError{Stage: StageConnect, Addr: s.cfg.Addr, Err: err}
+	}
+	limit := s.limit(ctx)
+	sendErr := s.sendErrFunc(ctx)
+	if pc := kept; pc != nil {
+		stop, err := pc.use(ctx, limit)
+		if err == nil {
+			err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg)
+		}
+		stop()
+		if err == nil {
+			s.putIdle(pc)
+			return nil
+		}
+		pc.close()
+		if !retryFresh(err) {
+			<-s.sem
+			return err
+		}
+		// The server closed the connection it had kept open: nothing was
+		// sent on it for this message, so a new connection may.
+	}
+	pc, stop, err := s.dial(ctx, limit, sendErr)
+	if err != nil {
+		<-s.sem
+		return err
+	}
+	err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg)
+	stop()
+	if err != nil {
+		pc.close()
+		<-s.sem
+		return err
+	}
+	s.putIdle(pc)
+	return nil
+}
+
+// retryFresh reports whether a Send that failed on a connection kept open
+// from before may be tried once on a new one: it failed at RSET or MAIL,
+// before any recipient was accepted, because the connection was gone or
+// the server is closing it (421, RFC 5321 section 3.8).
+func retryFresh(err error) bool {
+	var se *SendError
+	if !errors.As(err, &se) || (se.Stage != StageMail && se.Stage != stageReset) {
+		return false
+	}
+	return se.Code == 0 || se.Code == 421
+}
+
+// stageReset is the RSET that opens a Send on a connection kept open.
+const stageReset = "reset"
+
+// smtpConn is an open, authenticated SMTP connection.
+type smtpConn struct {
+	c     *smtp.Client
+	raw   net.Conn
+	dc    *deadlineConn
+	sent  int
+	timer *time.Timer // closes it once idle for IdleTimeout
+}
+
+// use prepares a connection kept open for a new Send: its deadline, ctx
+// closing it, and RSET. stop undoes the ctx hook.
+func (pc *smtpConn) use(ctx context.Context, limit time.Time) (stop func() bool, err error) {
+	pc.dc.limit = limit
+	stop = context.AfterFunc(ctx, func() { pc.raw.Close() })
+	if err := pc.dc.SetDeadline(limit); err != nil {
+		return stop, &SendError{Stage: stageReset, Err: err}
+	}
+	if err := pc.c.Reset(); err != nil {
+		se := &SendError{Stage: stageReset, Err: err}
+		var smtpErr *smtp.SMTPError
+		if errors.As(err, &smtpErr) {
+			se.Code = smtpErr.Code
+		}
+		return stop, se
+	}
+	return stop, nil
+}
+
+// quit says QUIT (a failure changes nothing, RFC 5321 section 4.1.1.10)
+// and closes the connection.
+func (pc *smtpConn) quit() {
+	pc.dc.limit = time.Now().Add(5 * time.Second)
+	pc.dc.SetDeadline(pc.dc.limit)
+	_ = pc.c.Quit()
+	pc.close()
+}
+
+func (pc *smtpConn) close() {
+	pc.c.Close()
+	pc.raw.Close()
+}
+
+// acquire returns a connection kept open, or nil with a token to open a
+// new one, waiting while MaxConns are in use.
+func (s *Sender) acquire(ctx context.Context) (*smtpConn, error) {
+	for {
+		if pc := s.takeIdle(); pc != nil {
+			return pc, nil
+		}
+		s.mu.Lock()
+		wake := s.wake
+		s.mu.Unlock()
+		if pc := s.takeIdle(); pc != nil { // one came back meanwhile
+			return pc, nil
+		}
+		select {
+		case s.sem <- struct{}{}:
+			return nil, nil
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// takeIdle returns a connection kept open, if any.
+func (s *Sender) takeIdle() *smtpConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.idle) > 0 {
+		pc := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if pc.timer.Stop() {
+			return pc
+		}
+		// Its idle time ran out just now: the timer closes it.
+	}
+	return nil
+}
+
+// putIdle keeps a connection open for the next Send, or says QUIT when it
+// has sent its share, keeping is off, or the Sender is closed. Either
+// way its token is given back once it is closed.
+func (s *Sender) putIdle(pc *smtpConn) {
+	pc.sent++
+	s.mu.Lock()
+	keep := !s.closed && s.cfg.IdleTimeout > 0 && pc.sent < s.cfg.MaxPerConn
+	if keep {
+		pc.timer = time.AfterFunc(s.cfg.IdleTimeout, func() {
+			s.mu.Lock()
+			s.idle = slices.DeleteFunc(s.idle, func(o *smtpConn) bool { return o == pc })
+			s.mu.Unlock()
+			pc.quit()
+			<-s.sem
+		})
+		s.idle = append(s.idle, pc)
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+	s.mu.Unlock()
+	if !keep {
+		pc.quit()
+		<-s.sem
+	}
 }
 
 // Check connects, sets up TLS, authenticates and says NOOP, to tell whether
@@ -431,9 +644,29 @@ func checkMessage(msg []byte) error {
 }
 
 // session connects, sets up TLS, says EHLO, authenticates, runs f and says
-// QUIT. Everything runs under one deadline: the earlier of ctx's and
-// Timeout's; cancelling ctx closes the connection.
+// QUIT, on a connection of its own. Everything runs under one deadline: the
+// earlier of ctx's and Timeout's; cancelling ctx closes the connection.
 func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr func(stage string, err error) *SendError) error) error {
+	if err := s.checkConfig(); err != nil {
+		return err
+	}
+	pc, stop, err := s.dial(ctx, s.limit(ctx), s.sendErrFunc(ctx))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	defer pc.close()
+	if err := f(pc.c, s.sendErrFunc(ctx)); err != nil {
+		return err
+	}
+	// The work is done: a failed QUIT changes nothing (RFC 5321 section
+	// 4.1.1.10).
+	_ = pc.c.Quit()
+	return nil
+}
+
+// checkConfig reports an unusable configuration.
+func (s *Sender) checkConfig() error {
 	cfg := s.cfg
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if cfg.Addr == "" {
@@ -448,8 +681,13 @@ func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr fun
 	if cfg.Password != "" && cfg.Username == "" {
 		return &SendError{Stage: StageConfig, Message: "smtp.password is set but smtp.username is empty; set both or neither"}
 	}
+	return nil
+}
 
-	timeout := cfg.Timeout
+// limit is the deadline of one Send or Check: the earlier of ctx's and
+// Timeout from now.
+func (s *Sender) limit(ctx context.Context) time.Time {
+	timeout := s.cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultSMTPTimeout
 	}
@@ -457,7 +695,14 @@ func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr fun
 	if d, ok := ctx.Deadline(); ok && d.Before(limit) {
 		limit = d
 	}
-	sendErr := func(stage string, err error) *SendError {
+	return limit
+}
+
+// sendErrFunc returns the function that turns an error at a stage into a
+// *SendError.
+func (s *Sender) sendErrFunc(ctx context.Context) func(stage string, err error) *SendError {
+	cfg := s.cfg
+	return func(stage string, err error) *SendError {
 		e := &SendError{Stage: stage, Addr: cfg.Addr, Err: err}
 		var smtpErr *smtp.SMTPError
 		if errors.As(err, &smtpErr) {
@@ -474,20 +719,30 @@ func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr fun
 		}
 		return e
 	}
+}
 
+// dial connects, sets up TLS, says EHLO and authenticates. Until stop is
+// called, ctx ending closes the connection.
+func (s *Sender) dial(ctx context.Context, limit time.Time, sendErr func(stage string, err error) *SendError) (pc *smtpConn, stop func() bool, err error) {
+	cfg := s.cfg
+	host, _, _ := net.SplitHostPort(cfg.Addr)
 	dialer := net.Dialer{Deadline: limit}
 	raw, err := dialer.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
-		return sendErr(StageConnect, err)
+		return nil, nil, sendErr(StageConnect, err)
 	}
 	conn := &deadlineConn{Conn: raw, limit: limit}
 	if err := conn.SetDeadline(limit); err != nil {
 		raw.Close()
-		return sendErr(StageConnect, err)
+		return nil, nil, sendErr(StageConnect, err)
 	}
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
-	defer raw.Close()
+	unhook := context.AfterFunc(ctx, func() { raw.Close() })
+	defer func() {
+		if err != nil {
+			unhook()
+			raw.Close()
+		}
+	}()
 
 	tlsConfig := cfg.TLSConfig.Clone()
 	if tlsConfig == nil {
@@ -509,7 +764,7 @@ func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr fun
 	case TLSImplicit:
 		tc := tls.Client(conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return sendErr(StageTLS, err)
+			return nil, nil, sendErr(StageTLS, err)
 		}
 		c = smtp.NewClient(tc)
 	case TLSStartTLS:
@@ -520,44 +775,41 @@ func (s *Sender) session(ctx context.Context, f func(c *smtp.Client, sendErr fun
 			var smtpErr *smtp.SMTPError
 			switch {
 			case errors.As(err, &smtpErr) && smtpErr.Code == 454:
-				return sendErr(StageTLS, err)
+				return nil, nil, sendErr(StageTLS, err)
 			case errors.As(err, &smtpErr) || temporaryErr(err):
-				return sendErr(StageConnect, err)
+				return nil, nil, sendErr(StageConnect, err)
 			default:
 				// The only other failure: no STARTTLS in the EHLO reply.
-				return sendErr(StageTLS, errNoStartTLS)
+				return nil, nil, sendErr(StageTLS, errNoStartTLS)
 			}
 		}
 	default:
 		c = smtp.NewClient(conn)
 	}
-	defer c.Close()
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
 
 	if err := c.Hello(helo); err != nil {
 		if isTLSErr(err) {
-			return sendErr(StageTLS, err) // STARTTLS's handshake happens here
+			return nil, nil, sendErr(StageTLS, err) // STARTTLS's handshake happens here
 		}
-		return sendErr(StageConnect, err)
+		return nil, nil, sendErr(StageConnect, err)
 	}
 
 	switch {
 	case cfg.Auth != nil:
 		if err := authenticateBearer(ctx, c, cfg.Username, cfg.Auth); err != nil {
-			return sendErr(StageAuth, err)
+			return nil, nil, sendErr(StageAuth, err)
 		}
 	case cfg.Username != "":
 		if err := authenticate(c, cfg.Username, cfg.Password); err != nil {
-			return sendErr(StageAuth, err)
+			return nil, nil, sendErr(StageAuth, err)
 		}
 	}
-
-	if err := f(c, sendErr); err != nil {
-		return err
-	}
-	// The work is done: a failed QUIT changes nothing (RFC 5321 section
-	// 4.1.1.10).
-	_ = c.Quit()
-	return nil
+	return &smtpConn{c: c, raw: raw, dc: conn}, unhook, nil
 }
 
 // authenticate uses AUTH PLAIN (RFC 4616), or LOGIN when the server offers

@@ -31,6 +31,9 @@ type testSMTP struct {
 
 	mu       sync.Mutex
 	sessions int
+	inflight int // transactions between MAIL and the end of DATA
+	maxBusy  int // the most in flight at once
+	conns    []*smtp.Conn
 	mails    []receivedMail
 	authMech string // last AUTH mechanism used
 	// failures, nil = accept
@@ -68,6 +71,7 @@ func newTestSMTP(t *testing.T, opts smtpServerOptions) *testSMTP {
 	be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		ts.mu.Lock()
 		ts.sessions++
+		ts.conns = append(ts.conns, c)
 		ts.mu.Unlock()
 		return &testSession{ts: ts, conn: c, mechs: opts.mechs}, nil
 	})
@@ -245,6 +249,8 @@ func (s *testSession) Mail(from string, opts *smtp.MailOptions) error {
 	s.ts.mu.Lock()
 	s.ts.sizeSeen = opts.Size
 	s.ts.helo = s.conn.Hostname()
+	s.ts.inflight++
+	s.ts.maxBusy = max(s.ts.maxBusy, s.ts.inflight)
 	s.ts.mu.Unlock()
 	s.from = from
 	return nil
@@ -264,6 +270,11 @@ func (s *testSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *testSession) Data(r io.Reader) error {
+	defer func() {
+		s.ts.mu.Lock()
+		s.ts.inflight--
+		s.ts.mu.Unlock()
+	}()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -288,6 +299,18 @@ func (s *testSession) Data(r io.Reader) error {
 
 func (s *testSession) Reset()        { s.from, s.rcpt = "", nil }
 func (s *testSession) Logout() error { return nil }
+
+// dropAll closes every connection from the server's side, as a server
+// does with connections idle too long.
+func (ts *testSMTP) dropAll() {
+	ts.mu.Lock()
+	conns := ts.conns
+	ts.conns = nil
+	ts.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
 
 func newTestCert(t *testing.T) (tls.Certificate, []byte) {
 	t.Helper()
@@ -773,6 +796,77 @@ func TestSendCheckAuthFailure(t *testing.T) {
 	err := NewSender(SMTPConfig{Addr: ts.addr, TLS: TLSNone, Username: "backstop@acme.example", Password: "wrong"}).Check(context.Background())
 	if se := sendError(t, err); se.Stage != StageAuth || se.Code != 535 {
 		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestSenderReusesConnection: a run of emails goes over one connection,
+// with RSET between them; a connection the server closed meanwhile is
+// replaced, and each email arrives once.
+func TestSenderReusesConnection(t *testing.T) {
+	ts := newTestSMTP(t, smtpServerOptions{mechs: []string{sasl.Plain}})
+	s := NewSender(SMTPConfig{Addr: ts.addr, TLS: TLSNone, Username: "backstop@acme.example", Password: "s3cret"})
+	defer s.Close()
+	msg := testMessage(t)
+	send := func() {
+		t.Helper()
+		if err := s.Send(context.Background(), "backstop@acme.example", []string{"c@d.example"}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		send()
+	}
+	ts.mu.Lock()
+	sessions := ts.sessions
+	ts.mu.Unlock()
+	if sessions != 1 {
+		t.Errorf("5 emails over %d connections, want 1", sessions)
+	}
+
+	ts.dropAll() // the server closes the idle connection
+	send()
+	send()
+	ts.mu.Lock()
+	sessions = ts.sessions
+	ts.mu.Unlock()
+	if sessions != 2 {
+		t.Errorf("%d connections after the server closed the first, want 2", sessions)
+	}
+	if n := len(ts.received()); n != 7 {
+		t.Errorf("server got %d messages, want 7", n)
+	}
+}
+
+// TestSenderBoundsConnections: concurrent sends never open more than
+// MaxConns connections, and a connection is used for at most MaxPerConn
+// emails.
+func TestSenderBoundsConnections(t *testing.T) {
+	ts := newTestSMTP(t, smtpServerOptions{mechs: []string{sasl.Plain}})
+	s := NewSender(SMTPConfig{Addr: ts.addr, TLS: TLSNone, Username: "backstop@acme.example", Password: "s3cret",
+		MaxConns: 2, MaxPerConn: 5})
+	defer s.Close()
+	msg := testMessage(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				if err := s.Send(context.Background(), "backstop@acme.example", []string{"c@d.example"}, msg); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.mails) != 40 {
+		t.Errorf("server got %d messages, want 40", len(ts.mails))
+	}
+	if ts.maxBusy > 2 {
+		t.Errorf("%d transactions at once, want at most 2", ts.maxBusy)
+	}
+	if ts.sessions < 8 {
+		t.Errorf("40 emails over %d connections, want at least 8 (5 per connection)", ts.sessions)
 	}
 }
 

@@ -74,6 +74,10 @@ type IMAPConfig struct {
 	// MaxMessageSize is the largest message downloaded (default 50 MiB).
 	// Larger ones are delivered with TooLarge set and no body.
 	MaxMessageSize int64
+	// FetchWindow is how many waiting messages are fetched with one UID
+	// FETCH and, once each is committed, moved with one UID MOVE (default
+	// 128).
+	FetchWindow int
 
 	// Logger receives one line per connection attempt, per message and per
 	// problem: UIDs, sizes and errors, never message content (default
@@ -95,6 +99,7 @@ const (
 	DefaultMaxBackoff        = 25 * time.Second
 	DefaultPermanentRetry    = 15 * time.Minute
 	DefaultMaxMessageSize    = 50 << 20
+	DefaultFetchWindow       = 128
 )
 
 // The keywords that mark a handled message on a server that offers neither
@@ -106,7 +111,6 @@ const (
 
 const (
 	maxIdleRestart  = 25 * time.Minute
-	metaBatch       = 64 // UIDs per FETCH of sizes and flags
 	abortReaderWait = 5 * time.Second
 )
 
@@ -136,6 +140,8 @@ type Delivery struct {
 	// lost connection in between). The handler returns the recorded
 	// disposition without acting again.
 	Redelivered bool
+	// Prepared is what a Preparer's Prepare left for Handle; nil otherwise.
+	Prepared any
 }
 
 // Disposition is what the watcher does with a message once the handler
@@ -269,6 +275,9 @@ func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.FetchWindow <= 0 {
+		cfg.FetchWindow = DefaultFetchWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -1180,6 +1180,147 @@ func TestWatchUnreadable(t *testing.T) {
 	}
 }
 
+// TestWatchCrashInWindow: a backlog is fetched and moved in windows; the
+// connection dies right after the third of six messages of one window was
+// committed, before the window's move. The committed ones are offered
+// again as redelivered, none is processed twice, and each is moved once.
+func TestWatchCrashInWindow(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		p := mailtest.NewProxy(t, srv.addr)
+		st := newWatchStore()
+		var commits atomic.Int32
+		st.afterCommit = func(d *Delivery) {
+			if commits.Add(1) == 3 {
+				p.DropAll()
+			}
+		}
+		ids := watchIDs("window", 6)
+		for _, id := range ids {
+			srv.Append("INBOX", watchMessage(id, 100))
+		}
+		cfg, _ := watchConfig(t, srv, p.Addr)
+		w := startWatcher(t, cfg, st)
+		st.waitProcessed(t, ids...)
+		waitEmpty(t, srv, "INBOX")
+		w.stop(t)
+		st.checkOnce(t, ids...)
+		var redelivered int
+		for _, c := range st.snapshot() {
+			if c.Redelivered {
+				redelivered++
+			}
+		}
+		if redelivered == 0 {
+			t.Errorf("no redelivery: the cut missed the window")
+		}
+		checkMailbox(t, srv, "INBOX")
+		checkMailbox(t, srv, "Processed", ids...)
+	})
+}
+
+// TestWatchDropMidWindowFetch: a connection cut inside the second literal
+// of a window's FETCH yields no delivery at all from that window (none
+// truncated, none handled before the fetch completed); every message is
+// delivered whole, once, after reconnecting.
+func TestWatchDropMidWindowFetch(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		p := mailtest.NewProxy(t, srv.addr)
+		st := newWatchStore()
+		ids := watchIDs("cutwin", 4)
+		raws := map[string][]byte{}
+		for _, id := range ids {
+			raws[id] = watchMessage(id, 300<<10)
+			srv.Append("INBOX", raws[id])
+		}
+		cfg, log := watchConfig(t, srv, p.Addr)
+		p.DropAfter(500 << 10) // past the first body, inside the second
+		w := startWatcher(t, cfg, st)
+		st.waitProcessed(t, ids...)
+		waitEmpty(t, srv, "INBOX")
+		w.stop(t)
+		for _, c := range st.snapshot() {
+			if id := watchMessageID(c.Raw); !bytes.Equal(c.Raw, raws[id]) {
+				t.Errorf("delivery of %s: %d bytes, want the whole %d", id, len(c.Raw), len(raws[id]))
+			}
+		}
+		st.checkOnce(t, ids...)
+		checkMailbox(t, srv, "INBOX")
+		checkMailbox(t, srv, "Processed", ids...)
+		if !strings.Contains(log.String(), "body cut after") {
+			t.Errorf("no log of the cut literal; the cut missed the window")
+		}
+	})
+}
+
+// waitEmpty waits until mailbox holds no message.
+func waitEmpty(t *testing.T, srv *watchServer, mailbox string) {
+	t.Helper()
+	deadline := time.Now().Add(watchDeadline)
+	for len(srv.UIDs(mailbox)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds %d messages after %v", mailbox, len(srv.UIDs(mailbox)), watchDeadline)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// preparingStore is a watchStore whose handler prepares ahead: Prepare
+// records the Message-ID it read, Handle finds it there.
+type preparingStore struct {
+	*watchStore
+	prepared atomic.Int32
+}
+
+func (p *preparingStore) Prepare(d *Delivery) {
+	p.prepared.Add(1)
+	d.Prepared = watchMessageID(d.Raw)
+}
+
+// TestWatchPrepareAhead: a Preparer's messages are prepared ahead and
+// still handled in order, each with what its own Prepare left; a cut after
+// the fifth commit of a window loses and doubles nothing.
+func TestWatchPrepareAhead(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		p := mailtest.NewProxy(t, srv.addr)
+		st := newWatchStore()
+		var commits atomic.Int32
+		st.afterCommit = func(d *Delivery) {
+			if commits.Add(1) == 5 {
+				p.DropAll()
+			}
+		}
+		ids := watchIDs("ahead", 12)
+		for _, id := range ids {
+			srv.Append("INBOX", watchMessage(id, 100))
+		}
+		cfg, _ := watchConfig(t, srv, p.Addr)
+		ps := &preparingStore{watchStore: st}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
+		w := NewWatcher(cfg, st, ps)
+		go func() { r.done <- w.Run(ctx) }()
+		t.Cleanup(func() { r.stop(t) })
+
+		st.waitProcessed(t, ids...)
+		waitEmpty(t, srv, "INBOX")
+		r.stop(t)
+		st.checkOnce(t, ids...)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !slices.Equal(st.order, ids) {
+			t.Errorf("processing order %v, want %v", st.order, ids)
+		}
+		for _, c := range st.calls {
+			if id := watchMessageID(c.Raw); c.Prepared != nil && c.Prepared != id {
+				t.Errorf("delivery of %s carried what was prepared for %v", id, c.Prepared)
+			}
+		}
+		if ps.prepared.Load() == 0 {
+			t.Error("nothing was prepared ahead")
+		}
+	})
+}
+
 // TestWatchSeparators: the configured names use "/" between levels; on a
 // server that separates with "." (Dovecot's stock Maildir) they become
 // backstop.processed, and a name already written with the server's

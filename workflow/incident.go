@@ -416,10 +416,16 @@ func (d *Desk) history(ctx context.Context, tx *sql.Tx, inc *Incident) ([]string
 	if cust == "" && org == "" {
 		return nil, nil
 	}
+	// Two indexed lookups, not one OR: SQLite would walk every earlier
+	// incident by id for the OR, a cost growing with the database.
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, state, created_at, customer_address, customer_name FROM incidents
-		WHERE id < ? AND ((? != '' AND customer_address = ?) OR (? != '' AND organisation = ?))
-		ORDER BY id DESC LIMIT 10`, inc.ID, cust, cust, org, org)
+		SELECT id, state, created_at, customer_address, customer_name FROM (
+			SELECT * FROM (SELECT id, state, created_at, customer_address, customer_name FROM incidents
+				WHERE ? != '' AND customer_address = ? AND id < ? ORDER BY id DESC LIMIT 10)
+			UNION
+			SELECT * FROM (SELECT id, state, created_at, customer_address, customer_name FROM incidents
+				WHERE ? != '' AND organisation = ? AND id < ? ORDER BY id DESC LIMIT 10))
+		ORDER BY id DESC LIMIT 10`, cust, cust, inc.ID, org, org, inc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the customer's history: %w", err)
 	}

@@ -84,12 +84,16 @@ func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 	// Sorts and temporary tables stay in memory: no temporary file ever
 	// holds a decrypted value (they are decrypted in Go anyway).
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// After a checkpoint the WAL is cut back to this size: a burst does not
+	// leave a large file behind.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: filename}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	connector, err := newCachingConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", filename, err)
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
@@ -118,6 +122,22 @@ func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// walSizeLimit is the size the WAL is truncated to after a checkpoint.
+const walSizeLimit = 16 << 20
+
+// Checkpoint copies the WAL into the database and truncates it (SQLite's
+// wal_checkpoint(TRUNCATE)). SQLite checkpoints by itself every 1,000
+// pages, but only as far as no reader still needs; a checkpoint that
+// could not complete (busy is true) leaves the WAL for the next one.
+// serve calls it periodically, so that the WAL cannot grow without bound.
+func (s *Store) Checkpoint(ctx context.Context) (busy bool, walPages int, err error) {
+	var b, logPages, done int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&b, &logPages, &done); err != nil {
+		return false, 0, fmt.Errorf("store: checkpointing the WAL of %s: %w", s.path, err)
+	}
+	return b != 0, logPages, nil
 }
 
 // Close closes the database.

@@ -204,3 +204,86 @@ func TestConcurrentHandle(t *testing.T) {
 		t.Errorf("stats %+v", stats)
 	}
 }
+
+// TestStatementCache runs the same statement text inside its own open
+// rows, and again after, through the connection's statement cache.
+func TestStatementCache(t *testing.T) {
+	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "backstop.db"), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	const q = "SELECT value FROM cache_test WHERE value >= ? ORDER BY value"
+	err = st.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE cache_test (value INTEGER)"); err != nil {
+			return err
+		}
+		for i := range 3 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO cache_test (value) VALUES (?)", i); err != nil {
+				return err
+			}
+		}
+		for range 2 {
+			rows, err := tx.QueryContext(ctx, q, 0)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for rows.Next() {
+				var v int
+				rows.Scan(&v)
+				// The same text while its rows are open: a statement of its own.
+				var n int
+				if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM ("+q+")", v).Scan(&n); err != nil {
+					return err
+				}
+				var first int
+				if err := tx.QueryRowContext(ctx, q, v).Scan(&first); err != nil {
+					return err
+				}
+				got = append(got, fmt.Sprintf("%d:%d:%d", v, n, first))
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if want := "0:3:0 1:2:1 2:1:2"; strings.Join(got, " ") != want {
+				t.Errorf("got %q, want %q", strings.Join(got, " "), want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckpointTruncatesWAL: after many writes, Checkpoint leaves an empty
+// WAL.
+func TestCheckpointTruncatesWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backstop.db")
+	st, err := Open(context.Background(), path, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.db.ExecContext(ctx, "CREATE TABLE wal_test (v BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if _, err := st.db.ExecContext(ctx, "INSERT INTO wal_test (v) VALUES (randomblob(8192))"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("no WAL written: %v", err)
+	}
+	busy, _, err := st.Checkpoint(ctx)
+	if err != nil || busy {
+		t.Fatalf("checkpoint: busy %v, %v", busy, err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Errorf("WAL after the checkpoint: %d bytes (%v), want 0", fi.Size(), err)
+	}
+}

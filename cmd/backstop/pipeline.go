@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -24,12 +25,28 @@ type pipeline struct {
 	parseTime func(seconds float64)
 }
 
-// Handle implements mailbox.Handler.
-func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Disposition, error) {
+// Prepare implements mailbox.Preparer: messages are parsed ahead, on
+// another core, while the one before commits.
+func (p *pipeline) Prepare(d *mailbox.Delivery) {
+	d.Prepared = p.read(d)
+}
+
+// read parses a delivery, telling parseTime how long it took.
+func (p *pipeline) read(d *mailbox.Delivery) *workflow.Inbound {
 	start := time.Now()
 	in := inbound(d)
 	if p.parseTime != nil && d.Raw != nil {
 		p.parseTime(time.Since(start).Seconds())
+	}
+	return in
+}
+
+// Handle implements mailbox.Handler.
+func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Disposition, error) {
+	in, ok := d.Prepared.(*workflow.Inbound)
+	d.Prepared = nil // a retry reads the message afresh
+	if !ok {
+		in = p.read(d)
 	}
 	disp, err := p.desk.Handle(ctx, in)
 	if err != nil {
@@ -165,8 +182,18 @@ func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error 
 	if t.metrics != nil {
 		t.metrics.sent(err)
 	}
+	if len(raw) > largeEmail {
+		// Composing it took several copies: give the memory back to the
+		// system rather than keep the peak.
+		raw = nil
+		debug.FreeOSMemory()
+	}
 	return err
 }
+
+// largeEmail is the size above which memory is returned to the system
+// after sending (evidence attachments make emails this large).
+const largeEmail = 8 << 20
 
 // compose renders an outbox row as the exact bytes that go on the wire.
 func compose(m *workflow.OutMail) ([]byte, error) {

@@ -66,6 +66,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	d, err := newDaemon(ctx, cfg, log, tunables{})
 	if err != nil {
 		return err
@@ -151,7 +156,7 @@ func (d *daemon) run(ctx context.Context) error {
 	parts := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}, {"retention", d.runRetention}}
+	}{{"watcher", d.watcher.Run}, {"dispatcher", d.dispatcher.Run}, {"scheduler", d.scheduler.Run}, {"retention", d.runRetention}, {"checkpoints", d.checkpoints}}
 	if d.httpLn != nil {
 		parts = append(parts, struct {
 			name string
@@ -196,6 +201,7 @@ func (d *daemon) listenHTTP() error {
 }
 
 func (d *daemon) close() {
+	d.sender.Close()
 	if d.httpLn != nil {
 		d.httpLn.Close()
 	}

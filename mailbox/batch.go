@@ -1,0 +1,334 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// A backlog is worked through in windows: the bodies of up to
+// IMAPConfig.FetchWindow messages (and at most windowBytes of them) come
+// with one UID FETCH, each message is handed to the handler, which
+// commits it in its own transaction, in ascending UID order, and then the
+// window's committed messages leave the mailbox with one UID MOVE per
+// destination. A crash anywhere leaves committed messages at or below the
+// checkpoint, which the next session offers again as redelivered: the
+// guarantees are those of one message at a time, and the server is asked
+// to rescan the mailbox once per window rather than once per message.
+
+// windowBytes bounds the bodies one window holds in memory. A message
+// larger than this is a window of its own.
+const windowBytes = 8 << 20
+
+// processAll handles uids in ascending order, window by window.
+func (s *session) processAll(ctx context.Context, uids []imap.UID, redelivered bool) error {
+	for chunk := range slices.Chunk(uids, s.cfg.FetchWindow) {
+		metas, err := s.fetchMeta(chunk)
+		if err != nil {
+			return err
+		}
+		for len(chunk) > 0 {
+			n := s.windowLen(chunk, metas)
+			done, err := s.processWindow(ctx, chunk[:n], metas, redelivered)
+			if err != nil || !done {
+				return err // !done: shutdown
+			}
+			chunk = chunk[n:]
+		}
+	}
+	return nil
+}
+
+// windowLen returns how many of uids form the next window: as many as
+// fit in windowBytes of bodies, at least one.
+func (s *session) windowLen(uids []imap.UID, metas map[imap.UID]meta) int {
+	var total int64
+	for i, uid := range uids {
+		if m, ok := metas[uid]; ok && m.size <= s.cfg.MaxMessageSize {
+			total += m.size
+		}
+		if i > 0 && total > windowBytes {
+			return i
+		}
+	}
+	return len(uids)
+}
+
+// skip reports whether a message is not to be handled: it vanished before
+// its size was fetched, or, in keyword mode, it is marked as handled
+// already (the search did not filter it).
+func (s *session) skip(uid imap.UID, m meta, ok bool) bool {
+	if !ok {
+		s.log.Info("imap: message vanished before it was fetched", "uid", uid)
+		return true
+	}
+	return s.mode == modeKeyword && (hasFlag(m.flags, KeywordProcessed) || hasFlag(m.flags, KeywordQuarantined))
+}
+
+// processWindow fetches the bodies of uids with one UID FETCH, hands each
+// message to the handler, in order, then disposes of the committed ones.
+// done is false when ctx ended first (the messages committed until then
+// are disposed of; the others stay for the next session).
+func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[imap.UID]meta, redelivered bool) (done bool, err error) {
+	var want []imap.UID
+	for _, uid := range uids {
+		if m, ok := metas[uid]; ok && m.size <= s.cfg.MaxMessageSize && !s.skip(uid, m, true) {
+			want = append(want, uid)
+		}
+	}
+	var bodies map[imap.UID][]byte
+	if len(want) > 1 { // a single message takes fetchBody's path
+		bodies, err = s.fetchBodies(want)
+		var refused *imap.Error
+		if errors.As(err, &refused) {
+			// One message the server cannot return fails the whole
+			// command: fetch them one by one, which finds it.
+			s.log.Warn("imap: the server refused a window of messages; fetching them one by one", "uids", imap.UIDSetNum(want...).String(), "err", err)
+			bodies, err = nil, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+
+	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
+	defer stopAhead()
+
+	handled := map[Disposition][]imap.UID{}
+	done = true
+	for _, uid := range uids {
+		if ctx.Err() != nil {
+			done = false
+			break
+		}
+		m, ok := metas[uid]
+		if !s.skip(uid, m, ok) {
+			var (
+				d     *Delivery
+				found bool
+				err   error
+			)
+			if a, ok := ahead[uid]; ok {
+				<-a.ready
+				d, found = a.d, true
+			} else {
+				d, found, err = s.delivery(uid, m, redelivered, bodies)
+			}
+			if err != nil {
+				return false, err
+			}
+			if found {
+				disp, ok := s.handle(ctx, d)
+				if !ok {
+					done = false // shutdown while the handler kept failing
+					break
+				}
+				s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "too_large", d.TooLarge,
+					"redelivered", redelivered, "disposition", disp.String())
+				handled[disp] = append(handled[disp], uid)
+				delete(bodies, uid)
+				if d.Size > windowBytes {
+					// A large message's buffers are garbage now: give the
+					// memory back to the system rather than keep the peak.
+					d.Raw = nil
+					debug.FreeOSMemory()
+				}
+			}
+		}
+		if !redelivered {
+			s.last = uid
+		}
+	}
+	for _, disp := range []Disposition{Processed, Quarantined} {
+		if len(handled[disp]) > 0 {
+			if err := s.dispose(imap.UIDSetNum(handled[disp]...), disp); err != nil {
+				return false, err
+			}
+		}
+		delete(handled, disp)
+	}
+	for disp, uids := range handled {
+		s.dispose(imap.UIDSetNum(uids...), disp) // Keep, or an unknown one it reports
+	}
+	return done, nil
+}
+
+// Preparer is implemented by a Handler that can do ahead, concurrently,
+// the part of its work that commits nothing, such as reading the message.
+// Within a window, Prepare runs for the next messages while Handle runs
+// for the current one; Handle is called in order as always, for a
+// delivery whose Prepare has returned. Prepare leaves its result in
+// Delivery.Prepared; it must not fail (Handle reports the problem).
+type Preparer interface {
+	Prepare(d *Delivery)
+}
+
+// preparedDelivery is a delivery being prepared ahead.
+type preparedDelivery struct {
+	d     *Delivery
+	ready chan struct{} // closed once Prepare returned
+}
+
+// prepareAhead starts preparing, in order on one goroutine, the deliveries
+// of the window whose bodies it brought, when the handler is a Preparer.
+// stop ends it after the delivery in hand.
+func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redelivered bool, bodies map[imap.UID][]byte) (ahead map[imap.UID]*preparedDelivery, stop func()) {
+	p, ok := s.w.h.(Preparer)
+	if !ok || len(bodies) == 0 {
+		return nil, func() {}
+	}
+	ahead = make(map[imap.UID]*preparedDelivery, len(bodies))
+	var order []*preparedDelivery
+	for _, uid := range uids {
+		m, ok := metas[uid]
+		raw, have := bodies[uid]
+		if !ok || !have || s.skip(uid, m, true) {
+			continue
+		}
+		d := &Delivery{
+			Mailbox:     s.cfg.Mailbox,
+			UIDValidity: s.uidValidity,
+			UID:         uint32(uid),
+			Size:        int64(len(raw)),
+			Raw:         raw,
+			Redelivered: redelivered,
+		}
+		a := &preparedDelivery{d: d, ready: make(chan struct{})}
+		ahead[uid] = a
+		order = append(order, a)
+	}
+	quit := make(chan struct{})
+	go func() {
+		for _, a := range order {
+			select {
+			case <-quit:
+			default:
+				prepare(p, a.d)
+			}
+			close(a.ready)
+		}
+	}()
+	return ahead, func() { close(quit) }
+}
+
+// prepare calls Prepare; a panic leaves the delivery unprepared, for
+// Handle to deal with.
+func prepare(p Preparer, d *Delivery) {
+	defer func() {
+		if recover() != nil {
+			d.Prepared = nil
+		}
+	}()
+	p.Prepare(d)
+}
+
+// delivery builds the Delivery of one message, with its body from the
+// window's fetch or, when the window did not bring it, fetched alone.
+// found is false when the message no longer exists.
+func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[imap.UID][]byte) (d *Delivery, found bool, err error) {
+	d = &Delivery{
+		Mailbox:     s.cfg.Mailbox,
+		UIDValidity: s.uidValidity,
+		UID:         uint32(uid),
+		Size:        m.size,
+		Redelivered: redelivered,
+	}
+	if m.size > s.cfg.MaxMessageSize {
+		d.TooLarge = true
+		return d, true, nil
+	}
+	if raw, ok := bodies[uid]; ok {
+		d.Raw, d.Size = raw, int64(len(raw))
+		return d, true, nil
+	}
+	raw, found, tooLarge, err := s.fetchBody(uid)
+	var refused *imap.Error
+	if err != nil && (errors.As(err, &refused) || errors.Is(err, errNoBody)) && s.w.fetchRefused(s.uidValidity, uint32(uid)) {
+		s.log.Warn("imap: giving up fetching a message the server keeps refusing; it goes to quarantine", "uid", uid, "err", err)
+		d.Unreadable = err.Error()
+		return d, true, nil
+	}
+	switch {
+	case err != nil:
+		return nil, false, err
+	case tooLarge:
+		d.TooLarge = true
+	case !found:
+		return nil, false, nil
+	default:
+		d.Raw, d.Size = raw, int64(len(raw))
+	}
+	return d, true, nil
+}
+
+// fetchBodies downloads the bodies of uids with one UID FETCH
+// BODY.PEEK[] (leaving \Seen alone), each into a buffer of exactly its
+// literal's size. A message it does not return (expunged meanwhile,
+// larger than MaxMessageSize after all) is left out; delivery fetches it
+// alone. As in fetchBody, the bodies count only when every literal was
+// read whole and FetchCommand.Close returned nil.
+func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
+	bodies := make(map[imap.UID][]byte, len(uids))
+	set := imap.UIDSetNum(uids...)
+	err := s.guard("fetch UID "+set.String(), func(kick func()) error {
+		fc := s.c.Fetch(set, &imap.FetchOptions{
+			UID:         true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		})
+		var readErr error
+	messages:
+		for msg := fc.Next(); msg != nil; msg = fc.Next() {
+			var (
+				uid imap.UID
+				raw []byte
+			)
+			for item := msg.Next(); item != nil; item = msg.Next() {
+				switch item := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = item.UID
+				case imapclient.FetchItemDataBodySection:
+					if item.Literal == nil || raw != nil {
+						continue
+					}
+					size := item.Literal.Size()
+					lit := progressReader{r: item.Literal, kick: kick}
+					if size > s.cfg.MaxMessageSize {
+						n, _ := io.Copy(io.Discard, lit)
+						if n != size {
+							s.abort()
+							readErr = fmt.Errorf("body cut after %d of %d bytes", n, size)
+							break messages
+						}
+						continue
+					}
+					buf := make([]byte, size)
+					n, err := io.ReadFull(lit, buf)
+					if int64(n) != size {
+						s.abort()
+						readErr = fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+						break messages
+					}
+					raw = buf
+				}
+			}
+			if uid != 0 && raw != nil {
+				bodies[uid] = raw
+			}
+		}
+		closeErr := fc.Close()
+		if readErr != nil {
+			return readErr
+		}
+		return closeErr
+	})
+	if err != nil {
+		return nil, err
+	}
+	return bodies, nil
+}

@@ -47,6 +47,8 @@ func canaryFixture(t *testing.T) *fixture {
 	}
 	f.do(jane, "NOTE the customer said "+canary[0]+" again on the phone", Processed)
 	f.do(jane, "SHOW", Processed)
+	// A command's arguments are note text: command_log keeps only an HMAC.
+	f.do(jane, "RESOLVE he wrote "+canary[1]+" and apologised", Processed)
 	out := f.plain(Person{Address: "stranger@elsewhere.example"}, "hello")
 	out.Raw = rawMessage(out.From, "hello", "you "+canary[2]+" lot")
 	f.handle(out, Quarantined)

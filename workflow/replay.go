@@ -1,7 +1,10 @@
 package workflow
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,6 +56,16 @@ func commandText(c Command) string {
 	return strings.ToUpper(c.Verb) + " " + strings.Join(strings.Fields(c.Args), " ")
 }
 
+// commandDigest is what command_log keeps of a command: an HMAC of its
+// text under the token secret, never the text, since a command's
+// arguments (a RESOLVE note, a name) are note text and stay encrypted at
+// rest. Replays are found by equality, which the digest keeps.
+func commandDigest(secret []byte, c Command) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("command\x00" + commandText(c)))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
+
 // replayed refuses a guarded command that answers an email older than the
 // incident's last CANCEL, or repeats one already carried out.
 func (r *cmdRun) replayed() (outcome, bool, error) {
@@ -94,7 +107,7 @@ func (r *cmdRun) replayed() (outcome, bool, error) {
 	}
 	var when int64
 	err = h.tx.QueryRowContext(h.ctx, `SELECT at FROM command_log WHERE incident_id = ? AND sender = ? AND command = ? AND answers = ?
-		ORDER BY id DESC LIMIT 1`, r.inc.ID, h.sender, commandText(r.cmd), answers).Scan(&when)
+		ORDER BY id DESC LIMIT 1`, r.inc.ID, h.sender, commandDigest(h.d.cfg.Secret, r.cmd), answers).Scan(&when)
 	if errors.Is(err, sql.ErrNoRows) {
 		return outcome{}, false, nil
 	}
@@ -115,7 +128,7 @@ func (r *cmdRun) logCommand() error {
 	}
 	_, err = h.tx.ExecContext(h.ctx, `INSERT INTO command_log (incident_id, sender, command, answers, state_version, message_id, at)
 		VALUES (?, ?, ?, ?, (SELECT state_version FROM incidents WHERE id = ?), ?, ?)`,
-		r.inc.ID, h.sender, commandText(r.cmd), answers, r.inc.ID, h.in.MessageID, ms(h.now))
+		r.inc.ID, h.sender, commandDigest(h.d.cfg.Secret, r.cmd), answers, r.inc.ID, h.in.MessageID, ms(h.now))
 	if err != nil {
 		return fmt.Errorf("recording the command: %w", err)
 	}

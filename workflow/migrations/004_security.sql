@@ -11,7 +11,7 @@ CREATE TABLE command_log (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id   INTEGER NOT NULL REFERENCES incidents (id),
     sender        TEXT    NOT NULL,           -- lower-cased
-    command       TEXT    NOT NULL,           -- "SEVER ", "ESCALATE pat@globex.example Pat"
+    command       TEXT    NOT NULL,           -- HMAC of the command line (replay.go commandDigest), never its text
     answers       TEXT    NOT NULL DEFAULT '', -- Message-ID of the backstop email answered; '' none
     state_version INTEGER NOT NULL,           -- incidents.state_version after the command
     message_id    TEXT    NOT NULL DEFAULT '', -- the reply's own Message-ID

@@ -48,11 +48,7 @@ func runRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("-new-key-file %s: %w", *newKeyFile, err)
 		}
 	}
-	cfg, err := LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := cfg.openStore(ctx)
+	_, st, err := loadStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -78,11 +74,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := cfg.openStore(ctx)
+	_, st, err := loadStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -122,11 +114,7 @@ func runPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := cfg.openStore(ctx)
+	cfg, st, err := loadStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -160,11 +148,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	st, err := cfg.openStore(ctx)
+	_, st, err := loadStore(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -331,4 +315,18 @@ func exportIncident(ctx context.Context, st *workflow.Store, id int64, out strin
 	}
 	h := sha256.Sum256(manifest)
 	return hex.EncodeToString(h[:]), nil
+}
+
+// loadStore reads the configuration file at path and opens its database,
+// for the subcommands that work on the store alone.
+func loadStore(ctx context.Context, path string) (*Config, *workflow.Store, error) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
 }

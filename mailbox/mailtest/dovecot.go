@@ -409,7 +409,7 @@ func waitListening(ctx context.Context, addr string, exited <-chan struct{}, exi
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("dovecot exited: %v", *exitErr)
+			return fmt.Errorf("the server exited (status %v) before it listened on %s; its port may have been taken by another test process", *exitErr, addr)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not accepting connections: %w", addr, ctx.Err())
 		case <-time.After(20 * time.Millisecond):

@@ -607,7 +607,7 @@ func (p *parser) analyseTop(pm *parsed) {
 	}
 	readableBodies(m.Originals)
 	m.ReplyText, m.how.cut = extractReply(text)
-	m.ReplyHTML = pm.otherReply(text) // visible.go
+	m.ReplyHTML = pm.otherReply(text, htmlText) // visible.go
 	settleAmbiguousDates(m.Originals, m.Date)
 
 	switch {

@@ -379,12 +379,15 @@ func (t *tokenVisibility) end(name []byte) {
 }
 
 // otherReply is the reply text of the HTML part when the message has both
-// parts and text (what ReplyText was read from) is not the HTML's.
-func (pm *parsed) otherReply(text string) string {
+// parts and text (what ReplyText was read from) is not the HTML's. h is the
+// HTML part already converted by the caller, or "" if it has not been.
+func (pm *parsed) otherReply(text, h string) string {
 	if len(pm.plain) == 0 || len(pm.html) == 0 {
 		return ""
 	}
-	h := pm.htmlText()
+	if h == "" {
+		h = pm.htmlText()
+	}
 	if h == text {
 		return ""
 	}

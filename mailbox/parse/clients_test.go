@@ -53,21 +53,6 @@ type expectAddress struct {
 // remove it from the list.
 var knownFailures = map[string]string{}
 
-// The reasons of knownFailures, one per class of failure.
-const (
-	failRFC934 = "RFC 934 encapsulation (nmh forw, \"------- Forwarded Message\"): the " +
-		"encapsulated message's own charset (ISO-2022-JP, KOI8-R or windows-1251 8bit) is not " +
-		"applied to its body"
-	failRFC934Charset = failRFC934 + "; and the teammate's UTF-8 note comes out as mojibake " +
-		"(the whole text decoded as Latin-1, as the KOI8-R or windows-1251 bytes are not UTF-8)"
-	failNmhFilter = "nmh's mhl.forward block (forw -filter) is not read right: header lines " +
-		"wrapped at 80 columns inside RFC 2047 words and addresses break the subject or the " +
-		"customer; a body in an undeclared charset (ISO-2022-JP, or KOI8-R or windows-1251 bytes " +
-		"that turn the UTF-8 note into mojibake) is not decoded"
-	failReplyTight = "a two-line reply typed directly above the quote header (no blank line) " +
-		"is taken for part of it: the reply text comes out empty"
-)
-
 // clientFixtures lists the fixtures as CLIENT/NAME, sorted.
 func clientFixtures(tb testing.TB) []string {
 	tb.Helper()

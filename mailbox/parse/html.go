@@ -397,39 +397,9 @@ func (w *htmlWriter) flatText(n *html.Node) {
 	w.text(flatVisibleText(n, 1<<20, w.vis))
 }
 
-// flatTextOf returns the text content of n, at most max bytes, walking
-// without recursion.
+// flatTextOf returns the visible text of the element n, at most max bytes.
 func flatTextOf(n *html.Node, max int) string {
-	if n.Type == html.ElementNode {
-		return flatVisibleText(n, max, defaultVisibility)
-	}
-	var b strings.Builder
-	stack := []*html.Node{n}
-	for len(stack) > 0 && b.Len() < max {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if c.Type == html.TextNode {
-			b.WriteString(c.Data)
-			b.WriteByte(' ')
-			continue
-		}
-		if c.Type == html.ElementNode && (c.DataAtom == atom.Script || c.DataAtom == atom.Style) {
-			continue
-		}
-		// Push children in reverse so they pop in order.
-		var kids []*html.Node
-		for k := c.FirstChild; k != nil; k = k.NextSibling {
-			kids = append(kids, k)
-		}
-		for i := len(kids) - 1; i >= 0; i-- {
-			stack = append(stack, kids[i])
-		}
-	}
-	s := b.String()
-	if len(s) > max {
-		s = s[:max]
-	}
-	return strings.Join(strings.Fields(s), " ")
+	return flatVisibleText(n, max, defaultVisibility)
 }
 
 // tokensToText converts HTML the parser refuses (nesting deeper than it

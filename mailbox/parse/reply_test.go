@@ -79,3 +79,30 @@ func TestReplyFromHTML(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyHTML: the HTML part's reply is kept beside the plain text's when
+// a message has both (whether or not the plain text shows a forward), and
+// not when the HTML is all there is.
+func TestReplyHTML(t *testing.T) {
+	alt := func(plain, html string) string {
+		return "From: jane@acme.example\r\nTo: escalations@acme.example\r\nSubject: Re: x\r\nIn-Reply-To: <a@b>\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + plain + "\r\n" +
+			"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>" + html + "</body></html>\r\n--b--\r\n"
+	}
+	fwd := "\r\n\r\n---------- Forwarded message ---------\r\nFrom: x <x@example.com>\r\nDate: Mon, 6 Jan 2025 09:14:00 +0000\r\nSubject: y\r\n\r\nbody\r\n"
+	tests := []struct{ name, raw, want string }{
+		{"plain and HTML differ", alt("RESOLVE", "<p>SEVER</p>"), "SEVER"},
+		{"plain shows a forward", alt("RESOLVE"+fwd, "<p>SEVER</p>"), "SEVER"},
+		{"HTML only", "From: jane@acme.example\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>SEVER</p>\r\n", ""},
+	}
+	for _, tt := range tests {
+		m, err := Parse(strings.NewReader(tt.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m.ReplyHTML != tt.want {
+			t.Errorf("%s: ReplyHTML = %q, want %q (ReplyText %q)", tt.name, m.ReplyHTML, tt.want, m.ReplyText)
+		}
+	}
+}

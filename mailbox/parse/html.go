@@ -205,6 +205,27 @@ func hasClass(n *html.Node, class string) bool {
 	return false
 }
 
+// The clients' markup HTMLToText reads as structure.
+var (
+	// quoteDivClasses mark a div holding the quoted message (Yahoo, Proton).
+	quoteDivClasses = []string{"yahoo_quoted", "protonmail_quote"}
+	// ruleDivClasses mark a div drawn as a divider above the original
+	// (Zoho); Outlook's is id="divRplyFwdMsg" or a solid border-top.
+	ruleDivClasses = []string{"zmail_extra_hr"}
+	// signatureIDs mark a signature element by id; any class naming
+	// "signature" (but not "no-signature") does too.
+	signatureIDs = map[string]bool{"signature": true, "ms-outlook-mobile-signature": true}
+)
+
+func hasAnyClass(n *html.Node, classes []string) bool {
+	for _, c := range classes {
+		if hasClass(n, c) {
+			return true
+		}
+	}
+	return false
+}
+
 func isBlockAtom(a atom.Atom) bool {
 	switch a {
 	case atom.P, atom.Div, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6,
@@ -261,15 +282,13 @@ func (w *htmlWriter) walk(n *html.Node, level int) {
 	class := strings.ToLower(attr(n, "class"))
 	style := strings.ToLower(attr(n, "style"))
 
-	quote := n.DataAtom == atom.Blockquote ||
-		(n.DataAtom == atom.Div && (hasClass(n, "yahoo_quoted") || hasClass(n, "protonmail_quote")))
-	if n.DataAtom == atom.Div && (id == "divrplyfwdmsg" || strings.HasPrefix(id, "divrplyfwdmsg") ||
-		hasClass(n, "zmail_extra_hr") ||
+	quote := n.DataAtom == atom.Blockquote || (n.DataAtom == atom.Div && hasAnyClass(n, quoteDivClasses))
+	if n.DataAtom == atom.Div && (strings.HasPrefix(id, "divrplyfwdmsg") || hasAnyClass(n, ruleDivClasses) ||
 		(strings.Contains(style, "border-top") && strings.Contains(style, "solid") && !strings.Contains(style, "border-top:none") && !strings.Contains(style, "border-top: none"))) {
 		w.rule()
 	}
-	if id == "signature" || strings.Contains(class, "gmail_signature") || strings.Contains(class, "moz-signature") ||
-		id == "ms-outlook-mobile-signature" || strings.Contains(class, "signature") && !strings.Contains(class, "no-signature") {
+	if signatureIDs[id] || strings.Contains(class, "signature") && !strings.Contains(class, "no-signature") ||
+		strings.Contains(class, "gmail_signature") || strings.Contains(class, "moz-signature") {
 		w.block(1)
 		if !strings.HasPrefix(strings.TrimSpace(flatTextOf(n, 8)), "--") {
 			w.write("-- ")

@@ -139,7 +139,7 @@ func isHardRule(s string) bool {
 // isSignatureSeparator reports the "-- " line that starts a signature
 // (RFC 3676 section 4.3); "--" without its space is accepted too.
 func isSignatureSeparator(s string) bool {
-	return s == "-- " || s == "--" || strings.TrimRight(s, " \u00a0") == "--" || s == "—" || s == "-- —"
+	return strings.TrimRight(s, " \u00a0") == "--" || s == "—" || s == "-- —"
 }
 
 // stripSignature cuts text at its signature separator or mobile footer.

@@ -21,17 +21,12 @@ func BenchmarkParseCorpus(b *testing.B) {
 		total += int64(len(data))
 	}
 	if len(msgs) == 0 {
-		for _, s := range fuzzSeeds[1:] {
-			msgs = append(msgs, []byte(s))
-			total += int64(len(s))
-		}
+		b.Fatal("no corpus in testdata/corpus")
 	}
 	b.SetBytes(total / int64(len(msgs)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Parse(bytes.NewReader(msgs[i%len(msgs)])); err != nil && len(msgs[i%len(msgs)]) > 0 {
-			_ = err
-		}
+		_, _ = Parse(bytes.NewReader(msgs[i%len(msgs)])) // a message backstop cannot read still costs its parse
 	}
 }

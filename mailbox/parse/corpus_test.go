@@ -39,7 +39,7 @@ func goldenJSON(m *Message) ([]byte, error) {
 func TestCorpus(t *testing.T) {
 	files := corpusFiles(t)
 	if len(files) == 0 {
-		t.Skip("no corpus in testdata/corpus")
+		t.Fatal("no corpus in testdata/corpus")
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".eml")

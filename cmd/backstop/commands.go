@@ -105,6 +105,12 @@ func openStoreForCLI(ctx context.Context, configPath, dbPath string) (*workflow.
 		}
 		key = k
 	}
+	return openExistingStore(ctx, dbPath, key)
+}
+
+// openExistingStore opens a database the daemon made; it never creates
+// one, so a wrong path is an error rather than an empty, intact store.
+func openExistingStore(ctx context.Context, dbPath string, key []byte) (*workflow.Store, error) {
 	if _, err := os.Stat(dbPath); err != nil {
 		return nil, fmt.Errorf("no database at %s (has `backstop serve` run with this configuration?): %w", dbPath, err)
 	}

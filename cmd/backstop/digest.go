@@ -30,10 +30,7 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *db != "" {
-		cfg.Storage.Path = *db
-	}
-	st, err := openStoreForCLI(ctx, *path, cfg.Storage.Path)
+	st, err := openStoreForCLI(ctx, *path, *db)
 	if err != nil {
 		return err
 	}

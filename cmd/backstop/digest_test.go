@@ -92,7 +92,14 @@ func TestDigestPreviewAndIncidentFilters(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "backstop.db")
 	path := filepath.Join(dir, "backstop.yaml")
-	if err := os.WriteFile(path, []byte(validConfig+"storage:\n  path: "+db+"\n"), 0o600); err != nil {
+	// The key comes from storage.key_file, not $BACKSTOP_STORAGE_KEY (which
+	// only -db reads): digest must use the configuration's key.
+	keyFile := filepath.Join(dir, "storage-key")
+	if err := os.WriteFile(keyFile, []byte(testEnv(storageKeyEnv)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(storageKeyEnv, "")
+	if err := os.WriteFile(path, []byte(validConfig+"storage:\n  path: "+db+"\n  key_file: "+keyFile+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"IMAP_PW", "SMTP_PW", "TOKEN"} {

@@ -46,7 +46,7 @@ var commands = map[string]command{
 	"digest":       {"digest --preview [--week YYYY-Www] [-config FILE] [-html]", "print the weekly digest exactly as it would be sent, without sending it", runDigest},
 	"demo":         {"demo [-keep=false] [-hold 15s] [-v]", "run on embedded loopback IMAP/SMTP servers and play a scenario", runDemo},
 	"check-config": {"check-config -config FILE [-connect]", "validate a configuration; -connect also logs in to IMAP and SMTP", runCheckConfig},
-	"incidents":    {"incidents [-config FILE] [show INC-n]", "list incidents, or show one with its audit trail", runIncidents},
+	"incidents":    {"incidents [-config FILE | -db FILE] [-state S] [-since D] [-waiting] [show INC-n]", "list incidents (-state open or reported,acknowledged; -since 2026-03-01 or 7d; -waiting: no lead has acted yet), or show one with its audit trail", runIncidents},
 	"parse":        {"parse [-explain] FILE.eml|-", "print how backstop reads a message, as JSON; -explain says which rule found each original and where the reply was cut", runParse},
 	"severed":      {"severed [-config FILE] [-format csv|json]", "list severed customers and organisations, for a block list", runSevered},
 	"keygen":       {"keygen", "print a new storage key (32 random bytes, base64) for storage.key_file", runKeygen},

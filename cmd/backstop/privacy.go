@@ -324,7 +324,7 @@ func loadStore(ctx context.Context, path string) (*Config, *workflow.Store, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := cfg.openStore(ctx)
+	st, err := openExistingStore(ctx, cfg.Storage.Path, cfg.Storage.key)
 	if err != nil {
 		return nil, nil, err
 	}

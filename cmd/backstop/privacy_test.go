@@ -291,3 +291,32 @@ func TestServeRunsRetentionAndChecksTheTrail(t *testing.T) {
 		t.Errorf("the start-up check does not name the broken link:\n%s", logs.String())
 	}
 }
+
+// TestStoreCommandsNeedTheDatabase: verify, purge, export and rotate-key on
+// a path with no database say so, instead of making an empty one (which
+// verify would call intact).
+func TestStoreCommandsNeedTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "backstop.db")
+	path := filepath.Join(dir, "backstop.yaml")
+	if err := os.WriteFile(path, []byte(validConfig+"storage:\n  path: "+db+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"IMAP_PW", "SMTP_PW", "TOKEN"} {
+		t.Setenv(k, testEnv(k))
+	}
+	for _, args := range [][]string{
+		{"verify", "-config", path},
+		{"purge", "-config", path, "-dry-run"},
+		{"export", "-config", path, "INC-1", "-out", filepath.Join(dir, "x.zip")},
+		{"rotate-key", "-config", path},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code == 0 || !strings.Contains(errb.String(), "no database at") {
+			t.Errorf("backstop %s: exit %d, stderr %q", strings.Join(args, " "), code, errb.String())
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("backstop %s created %s", args[0], db)
+		}
+	}
+}

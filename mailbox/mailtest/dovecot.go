@@ -148,7 +148,6 @@ func StartDovecot(t testing.TB, opts ...DovecotOption) *Dovecot {
 		files[name] = bytes.ReplaceAll(data, []byte("DIR"), []byte(dir))
 	}
 	if o.oauth2 != "" {
-		files["nodelay"] = []byte("127.0.0.1:::::::nodelay=yes\n")
 		// Verified against Dovecot 2.3.19 (shared notes): form POST of
 		// token=T, RFC 7662 JSON back; no cache, every login introspected.
 		files["oauth2.conf.ext"] = fmt.Appendf(nil, `introspection_mode = post
@@ -348,19 +347,14 @@ func oauthMechs(o *dovecotOptions) string {
 	return " xoauth2 oauthbearer"
 }
 
-// oauthPassdb comes first: a passdb keyed on the remote IP that sets
-// nodelay for 127.0.0.1 (else failed logins slow later ones down, up to
-// 15s, whatever auth_failure_delay says), then the oauth2 passdb.
+// oauthPassdb is the oauth2 passdb, before the passwd-file one. A refused
+// token is delayed as on a stock Dovecot (about a second; no nodelay
+// passdb): backstop's CommandTimeout is far longer.
 func oauthPassdb(dir string, o *dovecotOptions) string {
 	if o.oauth2 == "" {
 		return ""
 	}
 	return fmt.Sprintf(`passdb {
-  driver = passwd-file
-  args = username_format=%%{rip} %[1]s/nodelay
-  default_fields = noauthenticate=y
-}
-passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = %[1]s/oauth2.conf.ext

@@ -3,8 +3,6 @@ package mailbox
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"runtime/debug"
 	"slices"
 
@@ -296,25 +294,9 @@ func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
 					if item.Literal == nil || raw != nil {
 						continue
 					}
-					size := item.Literal.Size()
-					lit := progressReader{r: item.Literal, kick: kick}
-					if size > s.cfg.MaxMessageSize {
-						n, _ := io.Copy(io.Discard, lit)
-						if n != size {
-							s.abort()
-							readErr = fmt.Errorf("body cut after %d of %d bytes", n, size)
-							break messages
-						}
-						continue
-					}
-					buf := make([]byte, size)
-					n, err := io.ReadFull(lit, buf)
-					if int64(n) != size {
-						s.abort()
-						readErr = fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+					if raw, _, readErr = s.readBody(item.Literal, kick); readErr != nil {
 						break messages
 					}
-					raw = buf
 				}
 			}
 			if uid != 0 && raw != nil {

@@ -507,27 +507,9 @@ func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err
 				if !ok || body.Literal == nil || raw != nil || tooLarge {
 					continue
 				}
-				size := body.Literal.Size()
-				lit := progressReader{r: body.Literal, kick: kick}
-				if size > s.cfg.MaxMessageSize {
-					// RFC822.SIZE said otherwise; don't hold it.
-					tooLarge = true
-					n, _ := io.Copy(io.Discard, lit)
-					if n != size {
-						s.abort()
-						readErr = fmt.Errorf("body cut after %d of %d bytes", n, size)
-						break messages
-					}
-					continue
-				}
-				buf := make([]byte, size)
-				n, err := io.ReadFull(lit, buf)
-				if int64(n) != size {
-					s.abort()
-					readErr = fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+				if raw, tooLarge, readErr = s.readBody(body.Literal, kick); readErr != nil {
 					break messages
 				}
-				raw = buf
 			}
 		}
 		closeErr := fc.Close()
@@ -554,6 +536,28 @@ func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err
 	}
 	s.log.Info("imap: message vanished before it was fetched", "uid", uid)
 	return nil, false, false, nil
+}
+
+// readBody reads one BODY[] literal into a buffer of exactly its size.
+// A literal larger than MaxMessageSize (RFC822.SIZE said otherwise) is
+// drained, not held, and reported as tooLarge. A literal that ends
+// early is a cut connection: the session is aborted and err says so.
+func (s *session) readBody(l imap.LiteralReader, kick func()) (raw []byte, tooLarge bool, err error) {
+	size := l.Size()
+	lit := progressReader{r: l, kick: kick}
+	if size > s.cfg.MaxMessageSize {
+		if n, _ := io.Copy(io.Discard, lit); n != size {
+			s.abort()
+			return nil, false, fmt.Errorf("body cut after %d of %d bytes", n, size)
+		}
+		return nil, true, nil
+	}
+	buf := make([]byte, size)
+	if n, err := io.ReadFull(lit, buf); int64(n) != size {
+		s.abort()
+		return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+	}
+	return buf, false, nil
 }
 
 // errNoBody is a FETCH that succeeded without returning the message.

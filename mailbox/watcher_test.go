@@ -1180,25 +1180,34 @@ func TestWatchUnreadable(t *testing.T) {
 	}
 }
 
+// cutAfterCommit puts count messages named prefix-N in INBOX and returns
+// a store and a configuration whose connection, through a proxy, is cut
+// right after the nth commit.
+func cutAfterCommit(t *testing.T, srv *watchServer, n int32, prefix string, count int) (*watchStore, []string, IMAPConfig) {
+	t.Helper()
+	p := mailtest.NewProxy(t, srv.addr)
+	st := newWatchStore()
+	var commits atomic.Int32
+	st.afterCommit = func(d *Delivery) {
+		if commits.Add(1) == n {
+			p.DropAll()
+		}
+	}
+	ids := watchIDs(prefix, count)
+	for _, id := range ids {
+		srv.Append("INBOX", watchMessage(id, 100))
+	}
+	cfg, _ := watchConfig(t, srv, p.Addr)
+	return st, ids, cfg
+}
+
 // TestWatchCrashInWindow: a backlog is fetched and moved in windows; the
 // connection dies right after the third of six messages of one window was
 // committed, before the window's move. The committed ones are offered
 // again as redelivered, none is processed twice, and each is moved once.
 func TestWatchCrashInWindow(t *testing.T) {
 	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
-		p := mailtest.NewProxy(t, srv.addr)
-		st := newWatchStore()
-		var commits atomic.Int32
-		st.afterCommit = func(d *Delivery) {
-			if commits.Add(1) == 3 {
-				p.DropAll()
-			}
-		}
-		ids := watchIDs("window", 6)
-		for _, id := range ids {
-			srv.Append("INBOX", watchMessage(id, 100))
-		}
-		cfg, _ := watchConfig(t, srv, p.Addr)
+		st, ids, cfg := cutAfterCommit(t, srv, 3, "window", 6)
 		w := startWatcher(t, cfg, st)
 		st.waitProcessed(t, ids...)
 		waitEmpty(t, srv, "INBOX")
@@ -1281,19 +1290,7 @@ func (p *preparingStore) Prepare(d *Delivery) {
 // the fifth commit of a window loses and doubles nothing.
 func TestWatchPrepareAhead(t *testing.T) {
 	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
-		p := mailtest.NewProxy(t, srv.addr)
-		st := newWatchStore()
-		var commits atomic.Int32
-		st.afterCommit = func(d *Delivery) {
-			if commits.Add(1) == 5 {
-				p.DropAll()
-			}
-		}
-		ids := watchIDs("ahead", 12)
-		for _, id := range ids {
-			srv.Append("INBOX", watchMessage(id, 100))
-		}
-		cfg, _ := watchConfig(t, srv, p.Addr)
+		st, ids, cfg := cutAfterCommit(t, srv, 5, "ahead", 12)
 		ps := &preparingStore{watchStore: st}
 		ctx, cancel := context.WithCancel(context.Background())
 		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}

@@ -2,7 +2,6 @@ package mailtest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,9 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -47,8 +44,7 @@ type Cyrus struct {
 	Dir string
 
 	account
-	cmd    *exec.Cmd
-	exited chan struct{}
+	daemon
 }
 
 // cyrusBinaries finds master, ctl_cyrusdb and saslpasswd2 installed, and
@@ -177,44 +173,19 @@ DAEMON {
 		}
 	}
 
-	// Cyrus logs only to syslog: stdout and stderr catch what little else
-	// it says.
-	out, err := os.Create(filepath.Join(dir, "master.log"))
-	if err != nil {
-		t.Fatalf("mailtest: cyrus: %v", err)
-	}
-	defer out.Close()
-	c.cmd = exec.Command(bins["master"], "-C", conf, "-M", filepath.Join(dir, "cyrus.conf"), "-p", filepath.Join(dir, "master.pid"), "-D")
-	c.cmd.Stdout, c.cmd.Stderr = out, out
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("mailtest: start cyrus: %v", err)
-	}
-	c.exited = make(chan struct{})
-	var exitErr error
-	go func() {
-		exitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
+	// Cyrus logs only to syslog: its stdout and stderr catch what little
+	// else it says.
 	t.Cleanup(func() {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.exited
-		}
+		c.daemon.stop()
 		if t.Failed() {
 			if data, err := os.ReadFile(filepath.Join(dir, "master.log")); err == nil && len(data) > 0 {
 				t.Logf("mailtest: cyrus master.log:\n%s", data)
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for _, addr := range []string{c.Addr, c.TLSAddr} {
-		if err := waitListening(ctx, addr, c.exited, &exitErr); err != nil {
-			t.Fatalf("mailtest: cyrus did not start: %v", err)
-		}
+	cmd := exec.Command(bins["master"], "-C", conf, "-M", filepath.Join(dir, "cyrus.conf"), "-p", filepath.Join(dir, "master.pid"), "-D")
+	if err := c.daemon.start("cyrus", cmd, filepath.Join(dir, "master.log"), c.Addr, c.TLSAddr); err != nil {
+		t.Fatalf("mailtest: %v", err)
 	}
 	c.account.init(t, c.Addr, c.Username, c.Password)
 	return c

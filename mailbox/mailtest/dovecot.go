@@ -239,11 +239,6 @@ namespace inbox {
   inbox = yes
 %[4]s}
 
-protocol imap {
-  # Reconnect tests open many connections from one address.
-  mail_max_userip_connections = 500
-}
-
 # Nor the growing penalty for repeated failures from one address: auth
 # cannot reach anvil's penalty socket.
 service anvil {

@@ -38,13 +38,7 @@ const (
 // CheckinJob is the scheduler job that sends check-ins, every
 // Config.Time.Sweep.
 func (d *Desk) CheckinJob() Job {
-	return Job{
-		Name:     checkinJobName,
-		Schedule: Every(d.cfg.Time.Sweep),
-		Run: func(ctx context.Context, tx *sql.Tx, due time.Time) error {
-			return d.checkins(ctx, tx, d.now())
-		},
-	}
+	return d.sweepJob(checkinJobName, d.checkins)
 }
 
 // checkins sends the check-ins due at now.

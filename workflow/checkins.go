@@ -24,7 +24,8 @@ const checkinJobName = "checkins"
 
 // CheckinLate bounds how late a check-in is still sent: an incident that
 // ended longer ago than CheckinAfter plus this (backstop was down, or the
-// incident predates check-ins) gets none.
+// incident predates check-ins) gets none, and the check-in is recorded on
+// it as skipped, once (a checkins row without outbox_id).
 const CheckinLate = 7 * 24 * time.Hour
 
 // EventCheckin records a check-in sent or skipped; EventCheckinReply a
@@ -37,13 +38,7 @@ const (
 // CheckinJob is the scheduler job that sends check-ins, every
 // Config.Time.Sweep.
 func (d *Desk) CheckinJob() Job {
-	return Job{
-		Name:     checkinJobName,
-		Schedule: Every(d.cfg.Time.Sweep),
-		Run: func(ctx context.Context, tx *sql.Tx, due time.Time) error {
-			return d.checkins(ctx, tx, d.now())
-		},
-	}
+	return d.sweepJob(checkinJobName, d.checkins)
 }
 
 // checkins sends the check-ins due at now.
@@ -58,11 +53,15 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	dueBefore := ms(now.Add(-tc.CheckinAfter + time.Hour))
 	notBefore := ms(now.Add(-tc.CheckinAfter - CheckinLate))
 	// The moment it ended: when it was severed, else when it was resolved.
+	// One that ended before notBefore is too late for a check-in: it is
+	// listed until its skip is recorded (any checkins row for it).
 	rows, err := tx.QueryContext(ctx, "SELECT "+incidentColumns+` FROM incidents i
 		WHERE i.no_checkin = 0
-		AND ((i.severed_at IS NOT NULL AND i.severed_at <= ? AND i.severed_at >= ?)
-		  OR (i.severed_at IS NULL AND i.state = ? AND i.closed_at <= ? AND i.closed_at >= ?))
-		ORDER BY i.id`, dueBefore, notBefore, StateResolved, dueBefore, notBefore)
+		AND ((i.severed_at IS NOT NULL AND i.severed_at <= ?)
+		  OR (i.severed_at IS NULL AND i.state = ? AND i.closed_at <= ?))
+		AND (coalesce(i.severed_at, i.closed_at) >= ?
+		  OR NOT EXISTS (SELECT 1 FROM checkins c WHERE c.incident_id = i.id))
+		ORDER BY i.id`, dueBefore, StateResolved, dueBefore, notBefore)
 	if err != nil {
 		return fmt.Errorf("looking for check-ins due: %w", err)
 	}
@@ -73,13 +72,6 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			rows.Close()
 			return err
 		}
-		ended := in.Severed
-		if ended.IsZero() {
-			ended = in.Closed
-		}
-		if addDays(ended, tc.CheckinAfter, d.cfg.Timezone).After(now) {
-			continue
-		}
 		incs = append(incs, in)
 	}
 	rows.Close()
@@ -87,8 +79,17 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		return err
 	}
 	h := &handling{d: d, ctx: ctx, tx: tx, now: now}
-	sent := 0
+	sent, late := 0, 0
 	for _, inc := range incs {
+		ended := inc.Severed
+		if ended.IsZero() {
+			ended = inc.Closed
+		}
+		due := addDays(ended, tc.CheckinAfter, d.cfg.Timezone)
+		if due.After(now) {
+			continue
+		}
+		tooLate := ms(ended) < notBefore
 		reps, err := h.reportersOf(inc)
 		if err != nil {
 			return err
@@ -104,9 +105,14 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			}
 			var outboxID sql.NullInt64
 			detail := "check-in with " + rep.Address
-			if rep.handedOff && !tc.CheckinAfterHandoff {
+			switch {
+			case tooLate:
+				detail += fmt.Sprintf(" skipped: it fell due %s, more than %s ago (backstop was not running, or the incident predates check-ins)",
+					due.In(d.cfg.Timezone).Format("Mon 2 Jan 2006 15:04"), Age(CheckinLate))
+				late++
+			case rep.handedOff && !tc.CheckinAfterHandoff:
 				detail += " skipped: they handed off (checkins.after_handoff is false)"
-			} else {
+			default:
 				data := d.baseData(inc, rep.Person, now)
 				id, err := d.queueMail(ctx, tx, now, outItem{incident: inc, template: templates.Checkin, to: rep.Person, data: data, scheduled: true}, nil)
 				if err != nil {
@@ -124,9 +130,20 @@ func (d *Desk) checkins(ctx context.Context, tx *sql.Tx, now time.Time) error {
 				return err
 			}
 		}
+		if tooLate {
+			// Also with nobody to check in with (a lead reported it), so
+			// that the incident is not listed again.
+			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO checkins (incident_id, address, at) VALUES (?, ?, ?)",
+				inc.ID, lower(inc.Reporter.Address), ms(now)); err != nil {
+				return fmt.Errorf("recording a check-in: %w", err)
+			}
+		}
 	}
 	if sent > 0 {
 		d.log.Info("check-ins queued", "checkins", sent)
+	}
+	if late > 0 {
+		d.log.Warn("check-ins skipped: too late to send; recorded on their incidents", "checkins", late, "late_after", CheckinLate)
 	}
 	return nil
 }

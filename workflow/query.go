@@ -11,20 +11,7 @@ import (
 
 // Incidents lists every incident, newest first.
 func (s *Store) Incidents(ctx context.Context) ([]Incident, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+incidentColumns+" FROM incidents i ORDER BY i.id DESC")
-	if err != nil {
-		return nil, fmt.Errorf("store: listing incidents: %w", err)
-	}
-	defer rows.Close()
-	var out []Incident
-	for rows.Next() {
-		in, err := scanIncident(s, rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing incidents: %w", err)
-		}
-		out = append(out, *in)
-	}
-	return out, rows.Err()
+	return s.FindIncidents(ctx, IncidentFilter{})
 }
 
 // Incident returns incident id with its audit trail, oldest event first.

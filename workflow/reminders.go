@@ -28,11 +28,17 @@ const (
 // ReminderJob is the scheduler job that sends reminders, every
 // Config.Time.Sweep.
 func (d *Desk) ReminderJob() Job {
+	return d.sweepJob(reminderJobName, d.remind)
+}
+
+// sweepJob is a job that runs sweep every Config.Time.Sweep, at the
+// present moment (the sweep finds what fell due since).
+func (d *Desk) sweepJob(name string, sweep func(context.Context, *sql.Tx, time.Time) error) Job {
 	return Job{
-		Name:     reminderJobName,
+		Name:     name,
 		Schedule: Every(d.cfg.Time.Sweep),
 		Run: func(ctx context.Context, tx *sql.Tx, due time.Time) error {
-			return d.remind(ctx, tx, d.now())
+			return sweep(ctx, tx, d.now())
 		},
 	}
 }

@@ -671,3 +671,37 @@ func TestCheckinAfterHandoff(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckinTooLate: a check-in that fell due more than CheckinLate ago
+// (backstop was down) is not sent, and its skip is on the record, once.
+func TestCheckinTooLate(t *testing.T) {
+	loc := mustZone(t, "Australia/Sydney")
+	e := newTimeEnv(t, loc, time.Date(2026, 3, 31, 10, 0, 0, 0, loc))
+	ctx := context.Background()
+	id, notices := e.report(jordan, "Invoice 4471")
+	e.handle(e.command(notices[jane.Address], jane, "RESOLVE"), Processed)
+	e.clk.Advance(14 * 24 * time.Hour) // Tuesday 14 April, 10:00: due Friday 3 April
+	for range 2 {
+		s := e.scheduler(e.desk.CheckinJob())
+		if _, err := s.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(time.Hour)
+	}
+	if got := rowsOf(e.outbox(), templates.Checkin); len(got) != 0 {
+		t.Errorf("%d check-ins sent 11 days late, want none", len(got))
+	}
+	_, ev := e.incident(id)
+	n := 0
+	for _, x := range ev {
+		if x.Kind == EventCheckin {
+			n++
+			if !strings.Contains(x.Detail, "sam@acme.example skipped: it fell due Fri 3 Apr 2026 10:00") {
+				t.Errorf("check-in event %q", x.Detail)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d check-in events, want the skip recorded once", n)
+	}
+}

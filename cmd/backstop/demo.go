@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -96,8 +97,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer d.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// waitCtx ends when the daemon stops, so that the scenario reports
+	// why instead of waiting for emails that will never come.
+	waitCtx, stopped := context.WithCancelCause(ctx)
+	defer stopped(nil)
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	go func() {
+		err := d.run(ctx)
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = errors.New("it stopped")
+		}
+		stopped(fmt.Errorf("backstop stopped during the scenario: %w", err))
+		done <- err
+	}()
 
 	fmt.Fprintf(stdout, "backstop demo: embedded IMAP on %s and SMTP on %s (loopback only)\n\n", srv.IMAPAddr(), srv.SMTPAddr())
 	fmt.Fprintf(stdout, "Scenario: Sam (%s), a support teammate, forwards an abusive\nconversation with Jordan Miles of Globex to %s.\n\n", demoTeammate, demoEscalations)
@@ -105,7 +117,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sendDemoForward(ctx, srv.SMTPAddr()); err != nil {
 		return fmt.Errorf("sending the scenario's forward: %w", err)
 	}
-	sent, err := waitSent(ctx, srv, 1+len(cfg.People.Leads)) // the reporter's acknowledgement and one notice per lead
+	sent, err := waitSent(waitCtx, srv, 1+len(cfg.People.Leads)) // the reporter's acknowledgement and one notice per lead
 	if err != nil {
 		return err
 	}
@@ -132,7 +144,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sendDemoReply(ctx, srv.SMTPAddr(), notice.Raw, "Boundary"); err != nil {
 		return fmt.Errorf("sending Jane's reply: %w", err)
 	}
-	more, err := waitSent(ctx, srv, shown+1) // the preview of the boundary email
+	more, err := waitSent(waitCtx, srv, shown+1) // the preview of the boundary email
 	if err != nil {
 		return err
 	}
@@ -141,7 +153,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printCaptured(stdout, shown, c)
 	}
 	fmt.Fprintf(stdout, "The boundary email waits %s (commands.hold), during which Jane could reply CANCEL.\n\n", *hold)
-	more, err = waitSent(ctx, srv, shown+1, *hold+30*time.Second) // the boundary email itself
+	more, err = waitSent(waitCtx, srv, shown+1, *hold+30*time.Second) // the boundary email itself
 	if err != nil {
 		return err
 	}
@@ -183,7 +195,7 @@ Every email backstop sends is printed here. Ctrl-C stops.
 `, srv.SMTPAddr(), srv.IMAPAddr(), demoPassword, demoTeammate, demoLead, demoPassword, demoEscalations,
 		srv.SMTPAddr(), demoTeammate, demoPassword, demoTeammate, demoEscalations)
 	for {
-		more, err := srv.WaitSent(ctx, shown+1)
+		more, err := srv.WaitSent(waitCtx, shown+1)
 		if err != nil {
 			break
 		}
@@ -205,6 +217,9 @@ func waitSent(ctx context.Context, srv *embedded.Server, n int, within ...time.D
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	sent, err := srv.WaitSent(ctx, n)
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
+		return nil, cause
+	}
 	if err != nil {
 		return nil, fmt.Errorf("waiting for backstop's emails (%d of %d so far): %w (run with -v to see the daemon's log)", len(sent), n, err)
 	}

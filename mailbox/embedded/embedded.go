@@ -189,7 +189,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.imapSrv = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
+			return idleSession{mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
 		},
 		Caps:         cfg.IMAPCaps,
 		Logger:       printfLogger{logger.With("server", "imap")},

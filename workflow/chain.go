@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -349,6 +351,9 @@ func (s *Store) verifyEvidence(ctx context.Context, tx *sql.Tx, r *VerifyReport,
 	if err := check("messages", "raw", "SELECT id, raw, sha256, coalesce(incident_id, 0) || '/' || message_id FROM messages WHERE raw IS NOT NULL ORDER BY id", &r.Messages); err != nil {
 		return err
 	}
+	if err := s.verifyChunks(ctx, tx, r, recorded); err != nil {
+		return err
+	}
 	return check("evidence", "body", "SELECT id, body, sha256, '' FROM evidence WHERE body != '' ORDER BY id", &r.Evidence)
 }
 
@@ -384,4 +389,78 @@ func (s *Store) VerifyTail(ctx context.Context, n int) (*VerifyReport, error) {
 		return rep, fmt.Errorf("store: the audit trail of %s is broken at %s; run `backstop verify` for the whole report (events from #%s checked)", s.path, rep.Problems[0], strconv.FormatInt(from, 10))
 	}
 	return rep, nil
+}
+
+// verifyChunks checks the messages stored in chunks (chunks.go): each
+// chunk opens in its place, none is missing or extra, and the whole
+// matches its recorded SHA-256 and the one the audit trail recorded.
+func (s *Store) verifyChunks(ctx context.Context, tx *sql.Tx, r *VerifyReport, recorded map[string]recordedSum) error {
+	type large struct {
+		id       int64
+		chunks   int
+		sum, key string
+	}
+	var ls []large
+	rows, err := tx.QueryContext(ctx, `SELECT id, raw_chunks, sha256, coalesce(incident_id, 0) || '/' || message_id FROM messages WHERE raw_chunks > 0 ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var l large
+		if err := rows.Scan(&l.id, &l.chunks, &l.sum, &l.key); err != nil {
+			rows.Close()
+			return err
+		}
+		ls = append(ls, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, l := range ls {
+		r.Messages++
+		bad := func(what string) {
+			r.Problems = append(r.Problems, Problem{Table: "messages", Row: l.id, What: what})
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM message_chunks WHERE message_id = ?", l.id).Scan(&n); err != nil {
+			return err
+		}
+		if n != l.chunks {
+			bad(fmt.Sprintf("raw is stored in %d chunks, but %d were recorded (chunks removed or added)", n, l.chunks))
+			continue
+		}
+		h := sha256.New()
+		cr := &chunkReader{ctx: ctx, s: s, q: tx, msg: l.id, count: l.chunks, sum: h}
+		if _, err := io.Copy(io.Discard, cr); err != nil {
+			bad("raw does not read back: " + err.Error())
+			continue
+		}
+		got := hex.EncodeToString(h.Sum(nil))
+		rec, inTrail := recorded[l.key]
+		switch {
+		case l.sum != "" && got != l.sum:
+			bad("raw does not match its recorded SHA-256 " + l.sum)
+		case inTrail && rec.sum != got:
+			bad(fmt.Sprintf("raw does not match the SHA-256 the audit trail recorded for it (event #%d)", rec.event))
+		}
+	}
+	// Chunks past a message's count (added, or left behind by a purge).
+	extra, err := tx.QueryContext(ctx, `SELECT c.message_id, count(*) FROM message_chunks c JOIN messages m ON m.id = c.message_id
+		WHERE c.idx >= m.raw_chunks GROUP BY c.message_id ORDER BY c.message_id`)
+	if err != nil {
+		return err
+	}
+	defer extra.Close()
+	for extra.Next() {
+		var id int64
+		var n int
+		if err := extra.Scan(&id, &n); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(ls, func(l large) bool { return l.id == id }) {
+			r.Problems = append(r.Problems, Problem{Table: "messages", Row: id, What: fmt.Sprintf("%d chunks of raw are stored for a message recorded without them", n)})
+		}
+	}
+	return extra.Err()
 }

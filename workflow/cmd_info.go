@@ -129,7 +129,7 @@ func (r *cmdRun) show() (outcome, error) {
 	}
 	item := outItem{incident: inc, template: templates.LeadNotice, to: r.who, data: data, cause: h.in.MessageID}
 	if mode == EvidenceAttach {
-		rows, err := h.tx.QueryContext(h.ctx, "SELECT id FROM messages WHERE incident_id = ? AND class = ? AND raw IS NOT NULL ORDER BY id", inc.ID, ClassForward)
+		rows, err := h.tx.QueryContext(h.ctx, "SELECT id FROM messages WHERE incident_id = ? AND class = ? AND (raw IS NOT NULL OR raw_chunks > 0) ORDER BY id", inc.ID, ClassForward)
 		if err != nil {
 			return outcome{}, fmt.Errorf("reading the forwards: %w", err)
 		}

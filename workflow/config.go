@@ -40,6 +40,11 @@ type Config struct {
 	// Secret is the HMAC key of reply tokens (at least 32 bytes).
 	Secret []byte
 
+	// ChunkSize is the size of the sealed chunks a message larger than it
+	// is stored in, so that it is never held whole (default
+	// DefaultChunkSize, 1 MiB). Tests set it small.
+	ChunkSize int
+
 	// Evidence is how notices carry the reported conversation: "attach"
 	// (default, a .eml attachment), "inline" (in the body, below the
 	// content warning) or "none".
@@ -243,6 +248,9 @@ func (c *Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.Timezone == nil {
 		c.Timezone = time.UTC
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = DefaultChunkSize
 	}
 	if c.FromName == "" {
 		c.FromName = "Backstop"

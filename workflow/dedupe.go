@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -24,14 +25,23 @@ const EventMessageIDCollision = "message_id_collision"
 // From, Subject, Date and body (everything below the header, where the
 // receiving server adds nothing).
 func contentDigest(in *Inbound) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", lower(in.From.Address), in.Subject, in.Date.Unix())
+	if in.Raw == nil && in.Spool != nil {
+		// A spooled message is read from where its body starts, as
+		// bytes.Cut finds it below.
+		r := in.body()
+		if off, err := bodyOffset(r, r.Size()); err == nil {
+			io.Copy(h, io.NewSectionReader(r, off, r.Size()-off))
+		}
+		return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
+	}
 	body := in.Raw
 	if _, b, ok := bytes.Cut(in.Raw, []byte("\r\n\r\n")); ok {
 		body = b
 	} else if _, b, ok := bytes.Cut(in.Raw, []byte("\n\n")); ok {
 		body = b
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", lower(in.From.Address), in.Subject, in.Date.Unix())
 	h.Write(body)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -2,9 +2,7 @@ package workflow
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,9 +94,10 @@ func dedupeKey(in *Inbound) string {
 	if id := strings.Trim(strings.TrimSpace(in.MessageID), "<>"); id != "" {
 		return id + " " + contentDigest(in) // without Raw: From, Subject, Date
 	}
-	if in.Raw != nil {
-		sum := sha256.Sum256(in.Raw)
-		return "sha256:" + hex.EncodeToString(sum[:])
+	if in.hasBody() {
+		if sum, err := in.digest(); err == nil {
+			return "sha256:" + sum
+		}
 	}
 	// A too-large message without Message-ID: only its place identifies it.
 	return fmt.Sprintf("uid:%s/%d/%d", in.Mailbox, in.UIDValidity, in.UID)
@@ -291,21 +290,26 @@ func nullUID(uid uint32) sql.NullInt64 {
 func (h *handling) record(class string, disp Disposition, incident int64, reason string, keepRaw bool) error {
 	in := h.in
 	var raw []byte
-	if keepRaw && in.Raw != nil {
-		raw = in.Raw
+	chunks := 0
+	if keepRaw && in.hasBody() {
+		if n := in.bodySize(); n > int64(h.d.cfg.ChunkSize) {
+			chunks = chunkCount(n, h.d.cfg.ChunkSize)
+		} else if raw = in.Raw; raw == nil {
+			raw = in.prefix(int(n)) // a small spooled message
+		}
 	}
 	size := in.Size
 	if size == 0 {
-		size = int64(len(in.Raw))
+		size = in.bodySize()
 	}
 	id, err := h.d.st.nextID(h.ctx, h.tx, "messages")
 	if err != nil {
 		return err
 	}
 	st := h.d.st
-	var sum string
-	if in.Raw != nil {
-		sum = digest(in.Raw)
+	sum, err := in.digest()
+	if err != nil {
+		return err
 	}
 	var auth string
 	if len(in.AuthResults) > 0 {
@@ -314,14 +318,19 @@ func (h *handling) record(class string, disp Disposition, incident int64, reason
 	}
 	_, err = h.tx.ExecContext(h.ctx, `
 		INSERT INTO messages (id, mailbox, uidvalidity, uid, dedupe_key, message_id, from_address, subject,
-			received_at, size, class, disposition, reason, incident_id, raw, sha256, auth_results)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			received_at, size, class, disposition, reason, incident_id, raw, sha256, auth_results, raw_chunks)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, in.Mailbox, int64(in.UIDValidity), nullUID(in.UID), dedupeKey(in), in.MessageID, h.sender,
 		st.sealString("messages", "subject", id, in.Subject),
 		ms(h.now), size, class, disp.String(), st.sealString("messages", "reason", id, reason), nullID(incident),
-		st.seal("messages", "raw", id, raw), sum, auth)
+		st.seal("messages", "raw", id, raw), sum, auth, chunks)
 	if err != nil {
 		return fmt.Errorf("recording the message: %w", err)
+	}
+	if chunks > 0 {
+		if err := h.storeChunks(id, chunks); err != nil {
+			return err
+		}
 	}
 	h.rowID = id
 	h.class = class

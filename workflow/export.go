@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,32 +26,48 @@ type StoredMessage struct {
 func (s *Store) Messages(ctx context.Context, incident int64) ([]StoredMessage, error) {
 	var out []StoredMessage
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, message_id, from_address, received_at, class, sha256, auth_results, raw
+		rows, err := tx.QueryContext(ctx, `SELECT id, message_id, from_address, received_at, class, sha256, auth_results
 			FROM messages WHERE incident_id = ? ORDER BY id`, incident)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		for rows.Next() {
 			var o StoredMessage
 			var at int64
 			var auth string
-			var raw []byte
-			if err := rows.Scan(&o.ID, &o.MessageID, &o.From, &at, &o.Class, &o.SHA256, &auth, &raw); err != nil {
+			if err := rows.Scan(&o.ID, &o.MessageID, &o.From, &at, &o.Class, &o.SHA256, &auth); err != nil {
+				rows.Close()
 				return err
 			}
 			o.Received = time.UnixMilli(at).UTC()
 			if auth != "" {
 				json.Unmarshal([]byte(auth), &o.AuthResults)
 			}
-			if raw != nil {
-				if o.Raw, err = s.open("messages", "raw", o.ID, raw); err != nil {
-					return err
-				}
-			}
 			out = append(out, o)
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The raw message, in the column or in chunks (chunks.go).
+		for i := range out {
+			r, err := s.openRaw(ctx, tx, out[i].ID)
+			if err != nil || r == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			out[i].Raw = make([]byte, 0, r.Size)
+			buf := bytes.NewBuffer(out[i].Raw)
+			_, err = buf.ReadFrom(r)
+			r.Close()
+			if err != nil {
+				return err
+			}
+			out[i].Raw = buf.Bytes()
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: reading the messages of %s: %w", Ref(incident), err)

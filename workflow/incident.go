@@ -258,11 +258,13 @@ func (h *handling) forwardDetail() string {
 		b.WriteString("; parser warnings: ")
 		b.WriteString(strings.Join(h.in.Warnings, "; "))
 	}
-	if h.in.Raw != nil {
+	if h.in.hasBody() {
 		// The original's hash enters the hash-chained trail: Verify
 		// checks the stored message against it.
-		b.WriteString(shaMark)
-		b.WriteString(digest(h.in.Raw))
+		if sum, err := h.in.digest(); err == nil {
+			b.WriteString(shaMark)
+			b.WriteString(sum)
+		}
 	}
 	return b.String()
 }
@@ -353,7 +355,7 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 	}
 	data.Incident.Evidence = ev
 	item := outItem{incident: inc, template: name, to: lead, data: data, cause: h.in.MessageID, first: first}
-	if h.d.cfg.Evidence == EvidenceAttach && h.in.Raw != nil {
+	if h.d.cfg.Evidence == EvidenceAttach && h.in.hasBody() {
 		item.attach = []storedAttachment{{
 			Filename:    fmt.Sprintf("%s-evidence.eml", inc.Ref()),
 			ContentType: "message/rfc822",

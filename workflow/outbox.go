@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -386,9 +387,27 @@ func (o *outRow) outMail(ctx context.Context, s *Store, q querier) (*OutMail, er
 	for _, a := range o.mail.Attachments {
 		data := a.Data
 		if a.MessageRow != 0 {
-			err := q.QueryRowContext(ctx, "SELECT raw FROM messages WHERE id = ?", a.MessageRow).Scan(&data)
+			var chunks int
+			var size int64
+			err := q.QueryRowContext(ctx, "SELECT raw, raw_chunks, size FROM messages WHERE id = ?", a.MessageRow).Scan(&data, &chunks, &size)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("outbox #%d: reading the attached message: %w", o.ID, err)
+			}
+			if chunks > 0 {
+				// A large message is read chunk by chunk as it is sent.
+				row := a.MessageRow
+				m.Attachments = append(m.Attachments, Attachment{Filename: a.Filename, ContentType: a.ContentType, Size: size,
+					Open: func(ctx context.Context) (io.ReadCloser, error) {
+						r, err := s.openRaw(ctx, s.db, row)
+						if err == nil && r == nil {
+							err = fmt.Errorf("store: the attached message (row %d) was purged", row)
+						}
+						if err != nil {
+							return nil, fmt.Errorf("outbox #%d: %w", o.ID, err)
+						}
+						return r, nil
+					}})
+				continue
 			}
 			if data, err = s.open("messages", "raw", a.MessageRow, data); err != nil {
 				return nil, fmt.Errorf("outbox #%d: %w", o.ID, err)

@@ -96,7 +96,7 @@ func (s *Store) Purge(ctx context.Context, ret Retention, now time.Time, dryRun 
 	}
 	var quarantined []int64
 	if ret.Quarantine > 0 {
-		if quarantined, err = ids("SELECT id FROM messages WHERE disposition = 'quarantined' AND received_at < ? AND (raw IS NOT NULL OR subject != '') ORDER BY id", ms(now.Add(-ret.Quarantine))); err != nil {
+		if quarantined, err = ids("SELECT id FROM messages WHERE disposition = 'quarantined' AND received_at < ? AND (raw IS NOT NULL OR raw_chunks > 0 OR subject != '') ORDER BY id", ms(now.Add(-ret.Quarantine))); err != nil {
 			return rep, fmt.Errorf("store: finding quarantined messages past retention.quarantine: %w", err)
 		}
 		rep.Quarantined = len(quarantined)
@@ -119,7 +119,7 @@ func (s *Store) Purge(ctx context.Context, ret Retention, now time.Time, dryRun 
 	}
 	if len(quarantined) > 0 {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, "UPDATE messages SET raw = NULL, subject = '' WHERE disposition = 'quarantined' AND received_at < ?", ms(now.Add(-ret.Quarantine)))
+			_, err := tx.ExecContext(ctx, "UPDATE messages SET raw = NULL, raw_chunks = 0, subject = '' WHERE disposition = 'quarantined' AND received_at < ?", ms(now.Add(-ret.Quarantine)))
 			return err
 		})
 		if err != nil {
@@ -166,7 +166,7 @@ func (s *Store) purgeEvidence(ctx context.Context, tx *sql.Tx, id int64, now tim
 		n   *int64
 		sql string
 	}{
-		{&msgs, "UPDATE messages SET raw = NULL, subject = '' WHERE incident_id = ? AND (raw IS NOT NULL OR subject != '')"},
+		{&msgs, "UPDATE messages SET raw = NULL, raw_chunks = 0, subject = '' WHERE incident_id = ? AND (raw IS NOT NULL OR raw_chunks > 0 OR subject != '')"},
 		{&origs, "UPDATE evidence SET body = '', subject = '' WHERE incident_id = ? AND (body != '' OR subject != '')"},
 		{&mails, "UPDATE outbox SET mail = X'' WHERE incident_id = ? AND state NOT IN ('queued', 'held', 'sending', 'awaiting_approval') AND length(mail) > 0"},
 	} {

@@ -60,15 +60,16 @@ type SealedColumn struct {
 // caps, the digest and the block list need it. Adding a sealed column is adding a row here and sealing its
 // writes and reads (Store.seal, Store.open).
 var SealedColumns = []SealedColumn{
-	{"messages", "raw"},      // the whole message as received
-	{"messages", "subject"},  // its subject
-	{"messages", "reason"},   // why it was quarantined (a parse error may quote the message)
-	{"evidence", "body"},     // the forwarded original's text
-	{"evidence", "subject"},  // and subject
-	{"events", "detail"},     // notes, reasons, reply text
-	{"outbox", "mail"},       // the rendered email (bodies, attachments)
-	{"outbox", "subject"},    // its subject (a receipt's names the command line)
-	{"incidents", "subject"}, // the customer's subject
+	{"messages", "raw"},        // the whole message as received
+	{"message_chunks", "data"}, // or, for a large one, its chunks
+	{"messages", "subject"},    // its subject
+	{"messages", "reason"},     // why it was quarantined (a parse error may quote the message)
+	{"evidence", "body"},       // the forwarded original's text
+	{"evidence", "subject"},    // and subject
+	{"events", "detail"},       // notes, reasons, reply text
+	{"outbox", "mail"},         // the rendered email (bodies, attachments)
+	{"outbox", "subject"},      // its subject (a receipt's names the command line)
+	{"incidents", "subject"},   // the customer's subject
 }
 
 // NewKey returns a new random storage key, base64-encoded, as
@@ -261,14 +262,16 @@ type storageKey struct {
 	a  cipher.AEAD
 }
 
-func aad(header []byte, table, column string, row int64) []byte {
-	b := make([]byte, 0, len(header)+len(table)+len(column)+24)
+// aad is the associated data of a sealed value: its header and
+// "table.column#ref", ref being the row id (or, for a chunk, chunkRef).
+func aad(header []byte, table, column, ref string) []byte {
+	b := make([]byte, 0, len(header)+len(table)+len(column)+len(ref)+2)
 	b = append(b, header...)
 	b = append(b, table...)
 	b = append(b, '.')
 	b = append(b, column...)
 	b = append(b, '#')
-	return strconv.AppendInt(b, row, 10)
+	return append(b, ref...)
 }
 
 // isSealed reports whether v has the sealed format's header.
@@ -284,6 +287,12 @@ func sealedKeyID(v []byte) string {
 // seal encrypts plain for column table.column of row under the current
 // data key. nil stays nil (SQL NULL) and empty stays empty.
 func (s *Store) seal(table, column string, row int64, plain []byte) []byte {
+	return s.sealRef(table, column, strconv.FormatInt(row, 10), plain)
+}
+
+// sealRef is seal for a value whose associated data names ref rather
+// than a row id.
+func (s *Store) sealRef(table, column, ref string, plain []byte) []byte {
 	if len(plain) == 0 {
 		return plain
 	}
@@ -297,7 +306,7 @@ func (s *Store) seal(table, column string, row int64, plain []byte) []byte {
 	copy(out[len(sealMagic):], idb)
 	nonce := out[headerSize:]
 	rand.Read(nonce)
-	return a.Seal(out, nonce, plain, aad(out[:headerSize], table, column, row))
+	return a.Seal(out, nonce, plain, aad(out[:headerSize], table, column, ref))
 }
 
 // sealString is seal for TEXT columns: the sealed value is a BLOB.
@@ -311,20 +320,27 @@ func (s *Store) sealString(table, column string, row int64, plain string) any {
 // open decrypts a value of table.column of row. Empty and NULL values are
 // returned as they are.
 func (s *Store) open(table, column string, row int64, v []byte) ([]byte, error) {
+	return s.openRef(table, column, strconv.FormatInt(row, 10), v)
+}
+
+// openRef is open for a value sealed with sealRef. The plain text is
+// decrypted in place, over v.
+func (s *Store) openRef(table, column, ref string, v []byte) ([]byte, error) {
 	if len(v) == 0 {
 		return v, nil
 	}
 	if !isSealed(v) {
-		return nil, fmt.Errorf("store: %s.%s of row %d is not encrypted: the database was changed outside backstop", table, column, row)
+		return nil, fmt.Errorf("store: %s.%s of row %s is not encrypted: the database was changed outside backstop", table, column, ref)
 	}
 	id := sealedKeyID(v)
 	a := s.keys.key(id)
 	if a == nil {
-		return nil, fmt.Errorf("store: %s.%s of row %d is sealed under data key %s, which storage key %s does not hold: %w", table, column, row, id, s.keys.masterID, ErrWrongKey)
+		return nil, fmt.Errorf("store: %s.%s of row %s is sealed under data key %s, which storage key %s does not hold: %w", table, column, ref, id, s.keys.masterID, ErrWrongKey)
 	}
-	plain, err := a.Open(nil, v[headerSize:headerSize+12], v[headerSize+12:], aad(v[:headerSize], table, column, row))
+	body := v[headerSize+12:]
+	plain, err := a.Open(body[:0], v[headerSize:headerSize+12], body, aad(v[:headerSize], table, column, ref))
 	if err != nil {
-		return nil, fmt.Errorf("store: %s.%s of row %d does not decrypt: it was altered or moved from another row: %w", table, column, row, err)
+		return nil, fmt.Errorf("store: %s.%s of row %s does not decrypt: it was altered or moved from another row: %w", table, column, ref, err)
 	}
 	return plain, nil
 }
@@ -591,18 +607,23 @@ func (s *Store) resealBatch(ctx context.Context, c SealedColumn, target string) 
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id, %s FROM %s WHERE id > ? ORDER BY id LIMIT %d", c.Column, c.Table, batchSize), cursor)
+		ref, batch := "id", batchSize
+		if r, ok := sealRefs[c]; ok {
+			ref, batch = r.ref, min(batch, r.batch)
+		}
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id, %s, %s FROM %s WHERE id > ? ORDER BY id LIMIT %d", ref, c.Column, c.Table, batch), cursor)
 		if err != nil {
 			return err
 		}
 		type item struct {
-			id int64
-			v  []byte
+			id  int64
+			ref string
+			v   []byte
 		}
 		var items []item
 		for rows.Next() {
 			var it item
-			if err := rows.Scan(&it.id, &it.v); err != nil {
+			if err := rows.Scan(&it.id, &it.ref, &it.v); err != nil {
 				rows.Close()
 				return err
 			}
@@ -622,11 +643,11 @@ func (s *Store) resealBatch(ctx context.Context, c SealedColumn, target string) 
 			}
 			plain := it.v
 			if isSealed(it.v) {
-				if plain, err = s.open(c.Table, c.Column, it.id, it.v); err != nil {
+				if plain, err = s.openRef(c.Table, c.Column, it.ref, it.v); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE id = ?", c.Table, c.Column), s.seal(c.Table, c.Column, it.id, plain), it.id); err != nil {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE id = ?", c.Table, c.Column), s.sealRef(c.Table, c.Column, it.ref, plain), it.id); err != nil {
 				return err
 			}
 			n++

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -33,9 +34,16 @@ type Inbound struct {
 	UID         uint32 // 0 when the message does not come from IMAP
 
 	MessageID string // "" when the message has none (a sha256 of Raw is then the dedupe key)
-	Raw       []byte // the whole message; nil when TooLarge
-	Size      int64
-	TooLarge  bool
+	Raw       []byte // the whole message; nil when TooLarge or spooled
+	// Spool, when Raw is nil, holds the whole message (Size bytes): one too
+	// large to hold in memory, read from a file. It is read only during
+	// Desk.Handle; large messages are stored in chunks (chunks.go).
+	Spool io.ReaderAt
+	// SHA256 is the hex SHA-256 of the message, when the caller computed
+	// it while reading; "" has the desk compute it.
+	SHA256   string
+	Size     int64
+	TooLarge bool
 
 	From        Person
 	To, Cc      []Person
@@ -250,6 +258,12 @@ type Attachment struct {
 	Filename    string
 	ContentType string
 	Data        []byte
+	// Open, when set instead of Data, reads a stored message of Size
+	// bytes one chunk at a time (Store.OpenRaw): a large evidence
+	// attachment is streamed, never held. It may be called more than
+	// once; a read error means the stored message was altered.
+	Open func(ctx context.Context) (io.ReadCloser, error)
+	Size int64
 }
 
 // Transport delivers an email. An error that retrying may fix reports

@@ -26,12 +26,8 @@ func (h *handling) reportUnread(why string) (Disposition, error) {
 	if body == "" {
 		body = strings.TrimSpace(in.ReplyText)
 	}
-	if body == "" && len(in.Raw) > 0 {
-		raw := in.Raw
-		if len(raw) > maxRawEvidence {
-			raw = raw[:maxRawEvidence]
-		}
-		body = strings.ToValidUTF8(string(raw), "\uFFFD")
+	if body == "" && in.bodySize() > 0 {
+		body = strings.ToValidUTF8(string(in.prefix(maxRawEvidence)), "\uFFFD")
 	}
 	in.Originals = []Original{{From: rep, Subject: in.Subject, Date: in.Date, MessageID: in.MessageID, Body: body}}
 	h.in = &in

@@ -80,7 +80,12 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 			want = append(want, uid)
 		}
 	}
-	var bodies map[imap.UID][]byte
+	var bodies map[imap.UID]*body
+	defer func() {
+		for _, b := range bodies {
+			b.close() // a spooled body not handled (shutdown, error)
+		}
+	}()
 	if len(want) > 1 { // a single message takes fetchBody's path
 		bodies, err = s.fetchBodies(want)
 		var refused *imap.Error
@@ -123,6 +128,7 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 			}
 			if found {
 				disp, ok := s.handle(ctx, d)
+				d.release()
 				if !ok {
 					done = false // shutdown while the handler kept failing
 					break
@@ -176,7 +182,7 @@ type preparedDelivery struct {
 // prepareAhead starts preparing, in order on one goroutine, the deliveries
 // of the window whose bodies it brought, when the handler is a Preparer.
 // stop ends it after the delivery in hand.
-func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redelivered bool, bodies map[imap.UID][]byte) (ahead map[imap.UID]*preparedDelivery, stop func()) {
+func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redelivered bool, bodies map[imap.UID]*body) (ahead map[imap.UID]*preparedDelivery, stop func()) {
 	p, ok := s.w.h.(Preparer)
 	if !ok || len(bodies) == 0 {
 		return nil, func() {}
@@ -185,7 +191,7 @@ func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redeliv
 	var order []*preparedDelivery
 	for _, uid := range uids {
 		m, ok := metas[uid]
-		raw, have := bodies[uid]
+		b, have := bodies[uid]
 		if !ok || !have || s.skip(uid, m, true) {
 			continue
 		}
@@ -193,10 +199,9 @@ func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redeliv
 			Mailbox:     s.cfg.Mailbox,
 			UIDValidity: s.uidValidity,
 			UID:         uint32(uid),
-			Size:        int64(len(raw)),
-			Raw:         raw,
 			Redelivered: redelivered,
 		}
+		b.into(d)
 		a := &preparedDelivery{d: d, ready: make(chan struct{})}
 		ahead[uid] = a
 		order = append(order, a)
@@ -229,7 +234,7 @@ func prepare(p Preparer, d *Delivery) {
 // delivery builds the Delivery of one message, with its body from the
 // window's fetch or, when the window did not bring it, fetched alone.
 // found is false when the message no longer exists.
-func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[imap.UID][]byte) (d *Delivery, found bool, err error) {
+func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[imap.UID]*body) (d *Delivery, found bool, err error) {
 	d = &Delivery{
 		Mailbox:     s.cfg.Mailbox,
 		UIDValidity: s.uidValidity,
@@ -241,8 +246,8 @@ func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[im
 		d.TooLarge = true
 		return d, true, nil
 	}
-	if raw, ok := bodies[uid]; ok {
-		d.Raw, d.Size = raw, int64(len(raw))
+	if b, ok := bodies[uid]; ok {
+		b.into(d)
 		return d, true, nil
 	}
 	raw, found, tooLarge, err := s.fetchBody(uid)
@@ -260,7 +265,7 @@ func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[im
 	case !found:
 		return nil, false, nil
 	default:
-		d.Raw, d.Size = raw, int64(len(raw))
+		raw.into(d)
 	}
 	return d, true, nil
 }
@@ -271,8 +276,8 @@ func (s *session) delivery(uid imap.UID, m meta, redelivered bool, bodies map[im
 // larger than MaxMessageSize after all) is left out; delivery fetches it
 // alone. As in fetchBody, the bodies count only when every literal was
 // read whole and FetchCommand.Close returned nil.
-func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
-	bodies := make(map[imap.UID][]byte, len(uids))
+func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID]*body, error) {
+	bodies := make(map[imap.UID]*body, len(uids))
 	set := imap.UIDSetNum(uids...)
 	err := s.guard("fetch UID "+set.String(), func(kick func()) error {
 		fc := s.c.Fetch(set, &imap.FetchOptions{
@@ -284,7 +289,7 @@ func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
 		for msg := fc.Next(); msg != nil; msg = fc.Next() {
 			var (
 				uid imap.UID
-				raw []byte
+				raw *body
 			)
 			for item := msg.Next(); item != nil; item = msg.Next() {
 				switch item := item.(type) {
@@ -301,6 +306,8 @@ func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
 			}
 			if uid != 0 && raw != nil {
 				bodies[uid] = raw
+			} else {
+				raw.close()
 			}
 		}
 		closeErr := fc.Close()
@@ -310,6 +317,9 @@ func (s *session) fetchBodies(uids []imap.UID) (map[imap.UID][]byte, error) {
 		return closeErr
 	})
 	if err != nil {
+		for _, b := range bodies {
+			b.close()
+		}
 		return nil, err
 	}
 	return bodies, nil

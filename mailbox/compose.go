@@ -62,6 +62,12 @@ type OutAttachment struct {
 	Filename    string
 	ContentType string // application/octet-stream when empty
 	Data        []byte
+	// Open, when set instead of Data, returns the content to read, Size
+	// bytes: a large attachment is streamed as it is written, never held
+	// whole. It is called more than once (to choose the encoding, then
+	// for every write); each call must return the same bytes.
+	Open func() (io.ReadCloser, error)
+	Size int64
 }
 
 // maxLineOctets is the limit on a line of a message, without its CRLF
@@ -90,6 +96,33 @@ var headersComposed = map[string]bool{
 // Reply-To, Subject, Message-ID, In-Reply-To, References, Auto-Submitted,
 // the extra Headers in their order, MIME-Version, Content-Type.
 func Compose(o *Outgoing) ([]byte, error) {
+	c, err := NewComposed(o)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(c.Size())) // one allocation, not a doubling series, for a large attachment
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Composed is a message composed as Compose composes it, written on
+// demand: an attachment given as OutAttachment.Open is read as it is
+// written, never held. Sender.SendComposed writes it into the SMTP DATA.
+type Composed struct {
+	fields   [][2]string // the top header, MIME fields included
+	body     *bodyPart
+	atts     []*attachmentPart
+	boundary string // of multipart/mixed; "" without attachments
+	size     int64
+}
+
+// NewComposed checks and prepares o as Compose does. Attachments given as
+// Open are read through (once, or twice for a message/rfc822 one) to
+// choose their encoding and a boundary they do not contain.
+func NewComposed(o *Outgoing) (*Composed, error) {
 	if o == nil {
 		return nil, errors.New("compose: no message given")
 	}
@@ -97,81 +130,108 @@ func Compose(o *Outgoing) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-
 	body, err := newBodyPart(o)
 	if err != nil {
 		return nil, err
 	}
-	atts := make([]*attachmentPart, len(o.Attachments))
+	c := &Composed{body: body, atts: make([]*attachmentPart, len(o.Attachments))}
 	for i := range o.Attachments {
-		if atts[i], err = newAttachmentPart(&o.Attachments[i]); err != nil {
+		if c.atts[i], err = newAttachmentPart(&o.Attachments[i]); err != nil {
 			return nil, fmt.Errorf("compose: attachment %d (%q): %w", i+1, o.Attachments[i].Filename, err)
 		}
 	}
-
-	var buf bytes.Buffer
-	buf.Grow(composedSize(o, atts)) // one allocation, not a doubling series, for a large attachment
-	if len(atts) == 0 {
+	c.size = int64(composedSize(o, c.atts))
+	if len(c.atts) == 0 {
 		fields = append(fields, [2]string{"MIME-Version", "1.0"})
-		fields = append(fields, body.header...)
-		w, err := message.CreateWriter(&buf, headerOf(fields))
-		if err != nil {
-			return nil, fmt.Errorf("compose: %w", err)
+		c.fields = append(fields, body.header...)
+		return c, nil
+	}
+	// An attachment sent as 7bit or 8bit must not contain the boundary.
+	if c.boundary, err = newBoundary(func(b string) (bool, error) {
+		for _, a := range c.atts {
+			if clash, err := a.contains(b); clash || err != nil {
+				return clash, err
+			}
 		}
-		if err := body.write(w); err != nil {
-			return nil, fmt.Errorf("compose: %w", err)
+		return false, nil
+	}); err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
+	}
+	c.fields = append(fields,
+		[2]string{"MIME-Version", "1.0"},
+		[2]string{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": c.boundary})},
+	)
+	return c, nil
+}
+
+// Size is an estimate of the composed message's size in bytes (the SMTP
+// SIZE parameter, RFC 1870).
+func (c *Composed) Size() int64 { return c.size }
+
+// WriteTo writes the message. An error reading an attachment stops it
+// part-way: the caller must not take what was written for a message.
+func (c *Composed) WriteTo(dst io.Writer) (int64, error) {
+	cw := &countWriter{w: dst}
+	err := c.write(cw)
+	return cw.n, err
+}
+
+func (c *Composed) write(dst io.Writer) error {
+	if len(c.atts) == 0 {
+		w, err := message.CreateWriter(dst, headerOf(c.fields))
+		if err != nil {
+			return fmt.Errorf("compose: %w", err)
+		}
+		if err := c.body.write(w); err != nil {
+			return fmt.Errorf("compose: %w", err)
 		}
 		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("compose: %w", err)
+			return fmt.Errorf("compose: %w", err)
 		}
-		return buf.Bytes(), nil
+		return nil
 	}
-
-	// An attachment sent as 7bit or 8bit must not contain the boundary.
-	var raw [][]byte
-	for _, a := range atts {
-		if !a.encoded {
-			raw = append(raw, a.data)
-		}
-	}
-	boundary, err := newBoundary(raw...)
+	w, err := message.CreateWriter(dst, headerOf(c.fields))
 	if err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return fmt.Errorf("compose: %w", err)
 	}
-	fields = append(fields,
-		[2]string{"MIME-Version", "1.0"},
-		[2]string{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary})},
-	)
-	w, err := message.CreateWriter(&buf, headerOf(fields))
+	pw, err := w.CreatePart(headerOf(c.body.header))
 	if err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return fmt.Errorf("compose: %w", err)
 	}
-	pw, err := w.CreatePart(headerOf(body.header))
-	if err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
-	}
-	if err := body.write(pw); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+	if err := c.body.write(pw); err != nil {
+		return fmt.Errorf("compose: %w", err)
 	}
 	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return fmt.Errorf("compose: %w", err)
 	}
-	for _, a := range atts {
+	for _, a := range c.atts {
 		pw, err := w.CreatePart(headerOf(a.header))
 		if err != nil {
-			return nil, fmt.Errorf("compose: attachment %q: %w", a.filename, err)
+			return fmt.Errorf("compose: attachment %q: %w", a.filename, err)
 		}
-		if _, err := pw.Write(a.data); err != nil {
-			return nil, fmt.Errorf("compose: attachment %q: %w", a.filename, err)
+		if err := a.writeTo(pw); err != nil {
+			return fmt.Errorf("compose: attachment %q: %w", a.filename, err)
 		}
 		if err := pw.Close(); err != nil {
-			return nil, fmt.Errorf("compose: attachment %q: %w", a.filename, err)
+			return fmt.Errorf("compose: attachment %q: %w", a.filename, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
+		return fmt.Errorf("compose: %w", err)
 	}
-	return buf.Bytes(), nil
+	return nil
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // headerFields returns the message's own header fields in output order,
@@ -314,7 +374,7 @@ func newBodyPart(o *Outgoing) (*bodyPart, error) {
 	}
 	// Quoted-printable output never contains "=_", so a boundary holding it
 	// can't occur in the parts (RFC 2045 section 6.7).
-	b, err := newBoundary()
+	b, err := newBoundary(nil)
 	if err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
@@ -362,7 +422,59 @@ type attachmentPart struct {
 	filename string
 	header   [][2]string
 	data     []byte
+	open     func() (io.ReadCloser, error) // instead of data
+	size     int64
 	encoded  bool // base64: the data can't contain a boundary
+}
+
+// writeTo writes the attachment's content, unencoded, into w.
+func (a *attachmentPart) writeTo(w io.Writer) error {
+	if a.open == nil {
+		_, err := w.Write(a.data)
+		return err
+	}
+	r, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n, err := io.Copy(w, r)
+	if err == nil && n != a.size {
+		err = fmt.Errorf("read %d bytes of %d: the content changed", n, a.size)
+	}
+	return err
+}
+
+// contains reports whether an attachment sent as lines contains b.
+func (a *attachmentPart) contains(b string) (bool, error) {
+	if a.encoded {
+		return false, nil
+	}
+	if a.open == nil {
+		return bytes.Contains(a.data, []byte(b)), nil
+	}
+	r, err := a.open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	buf := make([]byte, 64<<10)
+	keep := 0 // bytes of the previous read kept in front, for a match across reads
+	for {
+		n, err := r.Read(buf[keep:])
+		if bytes.Contains(buf[:keep+n], []byte(b)) {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		end := keep + n
+		keep = min(len(b)-1, end)
+		copy(buf, buf[end-keep:end])
+	}
 }
 
 // composedSize estimates the composed message's size from its parts:
@@ -370,10 +482,14 @@ type attachmentPart struct {
 func composedSize(o *Outgoing, atts []*attachmentPart) int {
 	n := 4<<10 + 2*(len(o.Text)+len(o.HTML))
 	for _, a := range atts {
+		size := len(a.data)
+		if a.open != nil {
+			size = int(a.size)
+		}
 		if a.encoded {
-			n += len(a.data)/57*78 + 78
+			n += size/57*78 + 78
 		} else {
-			n += len(a.data) + len(a.data)/50 // line ends made CRLF
+			n += size + size/50 // line ends made CRLF
 		}
 		n += 1 << 10
 	}
@@ -399,14 +515,20 @@ func newAttachmentPart(a *OutAttachment) (*attachmentPart, error) {
 	if strings.HasPrefix(mediaType, "multipart/") {
 		return nil, fmt.Errorf("content type %s can't be attached as a file; attach it as message/rfc822 or application/octet-stream", mediaType)
 	}
-	p := &attachmentPart{filename: name, data: a.Data}
+	p := &attachmentPart{filename: name, data: a.Data, open: a.Open, size: a.Size}
 
 	cte := "base64"
 	if mediaType == "message/rfc822" {
 		// RFC 2046 section 5.2.1: no base64 or quoted-printable for
 		// message/rfc822. When the message can't travel as 7bit or 8bit
 		// lines it goes as an opaque .eml file instead.
-		if enc := lineEncoding(a.Data); enc != "" {
+		enc := lineEncoding(a.Data)
+		if a.Open != nil {
+			if enc, err = lineEncodingOf(a.Open); err != nil {
+				return nil, err
+			}
+		}
+		if enc != "" {
 			cte = enc
 		} else {
 			mediaType, params = "application/octet-stream", nil
@@ -448,37 +570,84 @@ func newAttachmentPart(a *OutAttachment) (*attachmentPart, error) {
 // no NUL, no bare CR or LF, and at most 998 octets (RFC 2045 section 2.7,
 // 2.8); "" otherwise.
 func lineEncoding(data []byte) string {
-	eightBit := false
-	lineLen := 0
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		switch {
-		case c == '\r':
-			if i+1 >= len(data) || data[i+1] != '\n' {
-				return ""
-			}
-			i++
-			lineLen = 0
-			continue
-		case c == '\n' || c == 0:
-			return ""
-		case c >= 0x80:
-			eightBit = true
+	var l lineScan
+	l.scan(data)
+	return l.result()
+}
+
+// lineEncodingOf is lineEncoding of the content open returns, read
+// through once.
+func lineEncodingOf(open func() (io.ReadCloser, error)) (string, error) {
+	r, err := open()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	var l lineScan
+	buf := make([]byte, 64<<10)
+	for !l.bad {
+		n, err := r.Read(buf)
+		l.scan(buf[:n])
+		if err == io.EOF {
+			break
 		}
-		lineLen++
-		if lineLen > maxLineOctets {
-			return ""
+		if err != nil {
+			return "", err
 		}
 	}
-	if eightBit {
+	return l.result(), nil
+}
+
+// lineScan is lineEncoding's state, so that data can come in pieces.
+type lineScan struct {
+	lineLen  int
+	cr       bool // the last byte was a CR
+	eightBit bool
+	bad      bool
+}
+
+func (l *lineScan) scan(data []byte) {
+	for i := 0; i < len(data) && !l.bad; i++ {
+		c := data[i]
+		if l.cr {
+			l.cr = false
+			if c != '\n' {
+				l.bad = true
+				return
+			}
+			l.lineLen = 0
+			continue
+		}
+		switch {
+		case c == '\r':
+			l.cr = true
+			continue
+		case c == '\n' || c == 0:
+			l.bad = true
+			return
+		case c >= 0x80:
+			l.eightBit = true
+		}
+		l.lineLen++
+		if l.lineLen > maxLineOctets {
+			l.bad = true
+		}
+	}
+}
+
+func (l *lineScan) result() string {
+	switch {
+	case l.bad || l.cr:
+		return ""
+	case l.eightBit:
 		return "8bit"
 	}
 	return "7bit"
 }
 
-// newBoundary returns a random multipart boundary that occurs in none of
-// parts.
-func newBoundary(parts ...[]byte) (string, error) {
+// newBoundary returns a random multipart boundary for which clash (nil:
+// none) reports false: one that occurs in no part.
+func newBoundary(clash func(boundary string) (bool, error)) (string, error) {
 	for range 10 {
 		var b [15]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -486,15 +655,11 @@ func newBoundary(parts ...[]byte) (string, error) {
 		}
 		// "=_" can't appear in quoted-printable or base64 text.
 		boundary := "=_" + hex.EncodeToString(b[:])
-		clash := false
-		for _, p := range parts {
-			if bytes.Contains(p, []byte(boundary)) {
-				clash = true
-				break
-			}
-		}
-		if !clash {
+		if clash == nil {
 			return boundary, nil
+		}
+		if c, err := clash(boundary); err != nil || !c {
+			return boundary, err
 		}
 	}
 	return "", errors.New("no multipart boundary avoids the attachment's content")

@@ -492,7 +492,7 @@ func (s *session) fetchMeta(uids []imap.UID) (map[imap.UID]meta, error) {
 // A cut connection makes the literal end early without an error; the
 // error shows only at FetchCommand.Close. So the body counts only when
 // the bytes read equal the literal's size and Close returned nil.
-func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err error) {
+func (s *session) fetchBody(uid imap.UID) (raw *body, found, tooLarge bool, err error) {
 	op := fmt.Sprintf("fetch UID %d", uid)
 	err = s.guard(op, func(kick func()) error {
 		fc := s.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
@@ -519,6 +519,7 @@ func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err
 		return closeErr
 	})
 	if err != nil {
+		raw.close() // a spooled body that does not count
 		return nil, false, false, err
 	}
 	if raw != nil || tooLarge {
@@ -538,11 +539,12 @@ func (s *session) fetchBody(uid imap.UID) (raw []byte, found, tooLarge bool, err
 	return nil, false, false, nil
 }
 
-// readBody reads one BODY[] literal into a buffer of exactly its size.
-// A literal larger than MaxMessageSize (RFC822.SIZE said otherwise) is
-// drained, not held, and reported as tooLarge. A literal that ends
-// early is a cut connection: the session is aborted and err says so.
-func (s *session) readBody(l imap.LiteralReader, kick func()) (raw []byte, tooLarge bool, err error) {
+// readBody reads one BODY[] literal into a buffer of exactly its size,
+// or, above SpoolAbove, into a spool file (spool.go). A literal larger
+// than MaxMessageSize (RFC822.SIZE said otherwise) is drained, not held,
+// and reported as tooLarge. A literal that ends early is a cut
+// connection: the session is aborted and err says so.
+func (s *session) readBody(l imap.LiteralReader, kick func()) (b *body, tooLarge bool, err error) {
 	size := l.Size()
 	lit := progressReader{r: l, kick: kick}
 	if size > s.cfg.MaxMessageSize {
@@ -552,12 +554,26 @@ func (s *session) readBody(l imap.LiteralReader, kick func()) (raw []byte, tooLa
 		}
 		return nil, true, nil
 	}
+	if size > s.cfg.SpoolAbove {
+		b, n, err := spool(s.cfg.SpoolDir, lit, size)
+		if n != size {
+			s.abort()
+			return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+		}
+		if err != nil {
+			// The disk, not the server, failed; the body was not read
+			// whole, so the session cannot go on reading the response.
+			s.abort()
+			return nil, false, err
+		}
+		return b, false, nil
+	}
 	buf := make([]byte, size)
 	if n, err := io.ReadFull(lit, buf); int64(n) != size {
 		s.abort()
 		return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
 	}
-	return buf, false, nil
+	return &body{raw: buf, size: size}, false, nil
 }
 
 // errNoBody is a FETCH that succeeded without returning the message.

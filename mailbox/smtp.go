@@ -414,12 +414,40 @@ func isTimeout(err error) bool {
 //
 // Errors are *SendError.
 func (s *Sender) Send(ctx context.Context, envelopeFrom string, rcpt []string, msg []byte) error {
+	return s.send(ctx, envelopeFrom, rcpt, bytesMessage(msg), int64(len(msg)), func() error { return checkMessage(msg) })
+}
+
+// SendComposed is Send for a composed message: it is written into the
+// SMTP DATA as it is composed, so that a large attachment is read as it
+// goes out and never held whole. When reading an attachment fails, the
+// DATA is not ended: the connection is closed and the server drops the
+// transaction (RFC 5321 section 4.1.1.4), so that no truncated message
+// is delivered; the error is a permanent *SendError at StageMessage.
+func (s *Sender) SendComposed(ctx context.Context, envelopeFrom string, rcpt []string, m *Composed) error {
+	if m == nil {
+		return &SendError{Stage: StageMessage, Message: "no message given"}
+	}
+	return s.send(ctx, envelopeFrom, rcpt, m, m.Size(), nil)
+}
+
+// bytesMessage is a message given whole.
+type bytesMessage []byte
+
+func (b bytesMessage) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// send is Send and SendComposed: check (nil: none) checks the message.
+func (s *Sender) send(ctx context.Context, envelopeFrom string, rcpt []string, msg io.WriterTo, size int64, check func() error) error {
 	rcpt, err := s.checkEnvelope(envelopeFrom, rcpt)
 	if err != nil {
 		return err
 	}
-	if err := checkMessage(msg); err != nil {
-		return err
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if err := s.checkConfig(); err != nil {
 		return err
@@ -433,7 +461,7 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, rcpt []string, m
 	if pc := kept; pc != nil {
 		stop, err := pc.use(ctx, limit)
 		if err == nil {
-			err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg)
+			err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg, size)
 		}
 		stop()
 		if err == nil {
@@ -453,7 +481,7 @@ func (s *Sender) Send(ctx context.Context, envelopeFrom string, rcpt []string, m
 		<-s.sem
 		return err
 	}
-	err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg)
+	err = s.transaction(pc.c, sendErr, envelopeFrom, rcpt, msg, size)
 	stop()
 	if err != nil {
 		pc.close()
@@ -860,8 +888,8 @@ func authenticateBearer(ctx context.Context, c *smtp.Client, username string, sr
 }
 
 // transaction runs MAIL, RCPT and DATA (RFC 5321 section 3.3).
-func (s *Sender) transaction(c *smtp.Client, sendErr func(string, error) *SendError, from string, rcpt []string, msg []byte) error {
-	opts := &smtp.MailOptions{Size: int64(len(msg))}
+func (s *Sender) transaction(c *smtp.Client, sendErr func(string, error) *SendError, from string, rcpt []string, msg io.WriterTo, size int64) error {
+	opts := &smtp.MailOptions{Size: size}
 	if !asciiString(from) || !asciiStrings(rcpt) {
 		opts.UTF8 = true // RFC 6531
 	}
@@ -904,8 +932,14 @@ func (s *Sender) transaction(c *smtp.Client, sendErr func(string, error) *SendEr
 	if err != nil {
 		return sendErr(StageData, err)
 	}
-	if _, err := w.Write(msg); err != nil {
-		w.Close()
+	dw := &dataWriter{w: w}
+	if _, err := msg.WriteTo(dw); err != nil {
+		// Not w.Close(): the final "." would deliver what was written
+		// so far. The caller closes the connection instead.
+		if dw.err == nil {
+			return &SendError{Stage: StageMessage, Addr: s.cfg.Addr, Err: err,
+				Message: "reading the message's content failed part-way, so it was not sent (the connection was closed before the end of DATA)"}
+		}
 		return sendErr(StageData, err)
 	}
 	if err := w.Close(); err != nil {
@@ -918,6 +952,20 @@ func (s *Sender) transaction(c *smtp.Client, sendErr func(string, error) *SendEr
 		return e
 	}
 	return nil
+}
+
+// dataWriter remembers whether writing to the server failed.
+type dataWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (d *dataWriter) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err != nil {
+		d.err = err
+	}
+	return n, err
 }
 
 func asciiString(s string) bool {

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +76,12 @@ type IMAPConfig struct {
 	// MaxMessageSize is the largest message downloaded (default 50 MiB).
 	// Larger ones are delivered with TooLarge set and no body.
 	MaxMessageSize int64
+	// SpoolAbove is the size above which a message is streamed to a
+	// temporary file in SpoolDir rather than held in memory (default
+	// DefaultSpoolAbove, 1 MiB; negative: every message). SpoolDir
+	// defaults to os.TempDir().
+	SpoolAbove int64
+	SpoolDir   string
 	// FetchWindow is how many waiting messages are fetched with one UID
 	// FETCH and, once each is committed, moved with one UID MOVE (default
 	// 128).
@@ -125,8 +133,17 @@ type Delivery struct {
 	// len(Raw) when Raw is set.
 	Size int64
 	// Raw is the whole message as the server stores it, read completely
-	// (never a truncated body); nil when TooLarge.
+	// (never a truncated body); nil when TooLarge or spooled.
 	Raw []byte
+	// Spool holds the message instead of Raw when it is larger than
+	// IMAPConfig.SpoolAbove: a temporary file (mode 0600, already removed
+	// from its directory), read completely, closed once the handler
+	// returned. Body reads either.
+	Spool io.ReaderAt
+	// SHA256 is the hex SHA-256 of a spooled message, computed as it was
+	// read; "" otherwise.
+	SHA256 string
+	spool  *os.File
 	// TooLarge is set when Size exceeds IMAPConfig.MaxMessageSize: the body
 	// was not downloaded.
 	TooLarge bool
@@ -275,6 +292,9 @@ func NewWatcher(cfg IMAPConfig, cp Checkpoint, h Handler) *Watcher {
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.SpoolAbove == 0 {
+		cfg.SpoolAbove = DefaultSpoolAbove
 	}
 	if cfg.FetchWindow <= 0 {
 		cfg.FetchWindow = DefaultFetchWindow

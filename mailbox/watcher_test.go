@@ -109,6 +109,7 @@ type watchStore struct {
 	outcome   map[string]Disposition // Message-ID -> recorded disposition
 	processed map[string]int         // Message-ID -> times processed for real
 	calls     []Delivery             // every Handle call, in order
+	spools    []spoolInfo            // every spooled delivery, in order
 	order     []string               // Message-IDs in the order first processed
 	changed   chan struct{}
 
@@ -141,6 +142,17 @@ func (st *watchStore) Handle(ctx context.Context, d *Delivery) (Disposition, err
 	st.mu.Lock()
 	c := *d
 	c.Raw = bytes.Clone(d.Raw)
+	if d.Spool != nil {
+		// A spooled message is recorded as read from its file, with
+		// what the file was like while the handler had it.
+		raw, err := io.ReadAll(d.Body())
+		if err != nil {
+			st.mu.Unlock()
+			return 0, err
+		}
+		c.Raw = raw
+		st.spools = append(st.spools, spoolSeen(d, raw))
+	}
 	st.calls = append(st.calls, c)
 	st.broadcastLocked()
 	fail, choose, after := st.fail, st.disposition, st.afterCommit
@@ -151,7 +163,7 @@ func (st *watchStore) Handle(ctx context.Context, d *Delivery) (Disposition, err
 			return 0, err
 		}
 	}
-	id := watchMessageID(d.Raw)
+	id := watchMessageID(c.Raw)
 	if d.TooLarge {
 		id = fmt.Sprintf("too-large/%d/%d", d.UIDValidity, d.UID)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -35,7 +36,7 @@ func (p *pipeline) Prepare(d *mailbox.Delivery) {
 func (p *pipeline) read(d *mailbox.Delivery) *workflow.Inbound {
 	start := time.Now()
 	in := inbound(d)
-	if p.parseTime != nil && d.Raw != nil {
+	if p.parseTime != nil && (d.Raw != nil || d.Spool != nil) {
 		p.parseTime(time.Since(start).Seconds())
 	}
 	return in
@@ -66,6 +67,8 @@ func inbound(d *mailbox.Delivery) *workflow.Inbound {
 		UIDValidity: d.UIDValidity,
 		UID:         d.UID,
 		Raw:         d.Raw,
+		Spool:       d.Spool, // a large message, read from its spool file
+		SHA256:      d.SHA256,
 		Size:        d.Size,
 		TooLarge:    d.TooLarge,
 	}
@@ -76,7 +79,7 @@ func inbound(d *mailbox.Delivery) *workflow.Inbound {
 		in.ParseError = fmt.Sprintf("the IMAP server refused to return this message %d times (%s); it stays in the quarantine mailbox", mailbox.MaxFetchFailures, d.Unreadable)
 		return in
 	}
-	msg, err := parse.Parse(bytes.NewReader(d.Raw))
+	msg, err := parse.Parse(d.Body())
 	if err != nil {
 		in.ParseError = err.Error()
 	}
@@ -171,21 +174,23 @@ func (e permanentError) Temporary() bool { return false }
 
 // Deliver implements workflow.Transport.
 func (t *smtpTransport) Deliver(ctx context.Context, m *workflow.OutMail) error {
-	raw, err := compose(m)
+	c, err := composed(ctx, m)
 	if err != nil {
 		return permanentError{fmt.Errorf("composing outbox mail %d: %w", m.ID, err)}
 	}
-	err = t.sender.Send(ctx, m.EnvelopeFrom, m.Rcpt, raw)
+	// Written into the DATA as it is composed: a large evidence
+	// attachment is read from the store as it goes out.
+	err = t.sender.SendComposed(ctx, m.EnvelopeFrom, m.Rcpt, c)
 	if t.health != nil {
 		t.health.record(err)
 	}
 	if t.metrics != nil {
 		t.metrics.sent(err)
 	}
-	if len(raw) > largeEmail {
-		// Composing it took several copies: give the memory back to the
-		// system rather than keep the peak.
-		raw = nil
+	if c.Size() > largeEmail {
+		// Its chunks and encoding buffers are garbage now: give the
+		// memory back to the system rather than keep the peak.
+		c = nil
 		debug.FreeOSMemory()
 	}
 	return err
@@ -197,6 +202,21 @@ const largeEmail = 8 << 20
 
 // compose renders an outbox row as the exact bytes that go on the wire.
 func compose(m *workflow.OutMail) ([]byte, error) {
+	c, err := composed(context.Background(), m)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(int(c.Size()))
+	if _, err := c.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// composed is compose written on demand: an attachment stored in chunks
+// is read, within ctx, as it is written.
+func composed(ctx context.Context, m *workflow.OutMail) (*mailbox.Composed, error) {
 	out := &mailbox.Outgoing{
 		From:          mbox(m.From),
 		To:            mboxes(m.To),
@@ -222,12 +242,16 @@ func compose(m *workflow.OutMail) ([]byte, error) {
 		out.Sender = &s
 	}
 	for _, a := range m.Attachments {
-		out.Attachments = append(out.Attachments, mailbox.OutAttachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data})
+		oa := mailbox.OutAttachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data, Size: a.Size}
+		if open := a.Open; open != nil {
+			oa.Open = func() (io.ReadCloser, error) { return open(ctx) }
+		}
+		out.Attachments = append(out.Attachments, oa)
 	}
 	if len(out.To) == 0 {
 		return nil, errors.New("no recipient")
 	}
-	return mailbox.Compose(out)
+	return mailbox.NewComposed(out)
 }
 
 func mbox(p workflow.Person) mailbox.Address {

@@ -1,0 +1,103 @@
+package mailbox
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// spoolInfo is what a spooled delivery's file was like while the handler
+// had it.
+type spoolInfo struct {
+	file       *os.File
+	mode       os.FileMode
+	links      uint64 // 0: removed from its directory
+	sumOK      bool   // Delivery.SHA256 is the SHA-256 of the bytes read
+	size       int64
+	dirEntries int // in the spool directory, -1 when unknown
+}
+
+func spoolSeen(d *Delivery, raw []byte) spoolInfo {
+	in := spoolInfo{file: d.spool, dirEntries: -1}
+	if fi, err := d.spool.Stat(); err == nil {
+		in.mode = fi.Mode().Perm()
+		in.size = fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			in.links = uint64(st.Nlink)
+		}
+		if es, err := os.ReadDir(dirOf(d.spool.Name())); err == nil {
+			in.dirEntries = len(es)
+		}
+	}
+	sum := sha256.Sum256(raw)
+	in.sumOK = d.SHA256 == hex.EncodeToString(sum[:])
+	return in
+}
+
+func dirOf(name string) string {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '/' {
+			return name[:i]
+		}
+	}
+	return "."
+}
+
+// TestWatchSpool: messages above SpoolAbove reach the handler from a
+// spool file, byte for byte as the server holds them, alone and in a
+// window; the file is mode 0600, already gone from the directory, hashed,
+// and closed once the handler returned. Below the threshold Raw is used.
+func TestWatchSpool(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		st := newWatchStore()
+		cfg, _ := watchConfig(t, srv, srv.addr)
+		cfg.SpoolDir = t.TempDir()
+		cfg.SpoolAbove = 64 << 10
+		msgs := map[string][]byte{
+			"small":   watchMessage("small", 1000),
+			"large-1": watchMessage("large-1", 200<<10),
+			"large-2": watchMessage("large-2", 3<<20),
+			"large-3": watchMessage("large-3", 100<<10),
+		}
+		order := []string{"small", "large-1", "large-2", "large-3"}
+		for _, id := range order {
+			srv.Append("INBOX", msgs[id])
+		}
+		startWatcher(t, cfg, st)
+		for _, id := range order {
+			st.waitProcessed(t, id)
+		}
+		st.checkOnce(t, order...)
+
+		for _, c := range st.snapshot() {
+			id := watchMessageID(c.Raw)
+			if !bytes.Equal(c.Raw, msgs[id]) {
+				t.Errorf("%s: delivered %d bytes, differ from the %d the server holds", id, len(c.Raw), len(msgs[id]))
+			}
+			if spooled := c.Spool != nil; spooled != (len(msgs[id]) > 64<<10) || c.Size != int64(len(msgs[id])) {
+				t.Errorf("%s (%d bytes): spooled %v, Size %d; want spooled above 64 KiB", id, len(msgs[id]), spooled, c.Size)
+			}
+		}
+		st.mu.Lock()
+		spools := st.spools
+		st.mu.Unlock()
+		if len(spools) != 3 {
+			t.Fatalf("%d spooled deliveries, want 3", len(spools))
+		}
+		for i, s := range spools {
+			if s.mode != 0o600 || s.links != 0 || !s.sumOK || s.dirEntries != 0 {
+				t.Errorf("spool %d: mode %v, %d links, SHA-256 right %v, %d files in the spool directory; want 0600, removed, right, none", i, s.mode, s.links, s.sumOK, s.dirEntries)
+			}
+			if _, err := s.file.Stat(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("spool %d: still open after the handler returned (%v)", i, err)
+			}
+		}
+		if es, _ := os.ReadDir(cfg.SpoolDir); len(es) != 0 {
+			t.Errorf("%d files left in the spool directory", len(es))
+		}
+	})
+}

@@ -133,7 +133,7 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 					done = false // shutdown while the handler kept failing
 					break
 				}
-				s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "too_large", d.TooLarge,
+				s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "spooled", d.Spool != nil, "too_large", d.TooLarge,
 					"redelivered", redelivered, "disposition", disp.String())
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -1218,25 +1219,41 @@ func cutAfterCommit(t *testing.T, srv *watchServer, n int32, prefix string, coun
 // committed, before the window's move. The committed ones are offered
 // again as redelivered, none is processed twice, and each is moved once.
 func TestWatchCrashInWindow(t *testing.T) {
-	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
-		st, ids, cfg := cutAfterCommit(t, srv, 3, "window", 6)
-		w := startWatcher(t, cfg, st)
-		st.waitProcessed(t, ids...)
-		waitEmpty(t, srv, "INBOX")
-		w.stop(t)
-		st.checkOnce(t, ids...)
-		var redelivered int
-		for _, c := range st.snapshot() {
-			if c.Redelivered {
-				redelivered++
-			}
+	for _, spool := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spooled=%v", spool), func(t *testing.T) {
+			forEachWatchBackend(t, func(t *testing.T, srv *watchServer) { crashInWindow(t, srv, spool) })
+		})
+	}
+}
+
+// crashInWindow is TestWatchCrashInWindow with every message spooled or
+// none.
+func crashInWindow(t *testing.T, srv *watchServer, spool bool) {
+	st, ids, cfg := cutAfterCommit(t, srv, 3, fmt.Sprintf("window-%v", spool), 6)
+	if spool {
+		cfg.SpoolAbove, cfg.SpoolDir = -1, t.TempDir()
+	}
+	w := startWatcher(t, cfg, st)
+	st.waitProcessed(t, ids...)
+	waitEmpty(t, srv, "INBOX")
+	w.stop(t)
+	st.checkOnce(t, ids...)
+	var redelivered int
+	for _, c := range st.snapshot() {
+		if c.Redelivered {
+			redelivered++
 		}
-		if redelivered == 0 {
-			t.Errorf("no redelivery: the cut missed the window")
+	}
+	if redelivered == 0 {
+		t.Errorf("no redelivery: the cut missed the window")
+	}
+	checkMailbox(t, srv, "INBOX")
+	checkMailbox(t, srv, "Processed", ids...)
+	if spool {
+		if es, _ := os.ReadDir(cfg.SpoolDir); len(es) != 0 {
+			t.Errorf("%d files left in the spool directory", len(es))
 		}
-		checkMailbox(t, srv, "INBOX")
-		checkMailbox(t, srv, "Processed", ids...)
-	})
+	}
 }
 
 // TestWatchDropMidWindowFetch: a connection cut inside the second literal
@@ -1244,33 +1261,55 @@ func TestWatchCrashInWindow(t *testing.T) {
 // truncated, none handled before the fetch completed); every message is
 // delivered whole, once, after reconnecting.
 func TestWatchDropMidWindowFetch(t *testing.T) {
-	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
-		p := mailtest.NewProxy(t, srv.addr)
-		st := newWatchStore()
-		ids := watchIDs("cutwin", 4)
-		raws := map[string][]byte{}
-		for _, id := range ids {
-			raws[id] = watchMessage(id, 300<<10)
-			srv.Append("INBOX", raws[id])
+	for _, spool := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spooled=%v", spool), func(t *testing.T) {
+			forEachWatchBackend(t, func(t *testing.T, srv *watchServer) { dropMidWindowFetch(t, srv, spool) })
+		})
+	}
+}
+
+// dropMidWindowFetch is TestWatchDropMidWindowFetch with every message
+// spooled or none: a spool file of a cut window is closed, never handed.
+func dropMidWindowFetch(t *testing.T, srv *watchServer, spool bool) {
+	p := mailtest.NewProxy(t, srv.addr)
+	st := newWatchStore()
+	ids := watchIDs("cutwin", 4)
+	raws := map[string][]byte{}
+	for _, id := range ids {
+		raws[id] = watchMessage(id, 300<<10)
+		srv.Append("INBOX", raws[id])
+	}
+	cfg, log := watchConfig(t, srv, p.Addr)
+	if spool {
+		cfg.SpoolAbove, cfg.SpoolDir = -1, t.TempDir()
+	}
+	p.DropAfter(500 << 10) // past the first body, inside the second
+	w := startWatcher(t, cfg, st)
+	st.waitProcessed(t, ids...)
+	waitEmpty(t, srv, "INBOX")
+	w.stop(t)
+	for _, c := range st.snapshot() {
+		if id := watchMessageID(c.Raw); !bytes.Equal(c.Raw, raws[id]) {
+			t.Errorf("delivery of %s: %d bytes, want the whole %d", id, len(c.Raw), len(raws[id]))
 		}
-		cfg, log := watchConfig(t, srv, p.Addr)
-		p.DropAfter(500 << 10) // past the first body, inside the second
-		w := startWatcher(t, cfg, st)
-		st.waitProcessed(t, ids...)
-		waitEmpty(t, srv, "INBOX")
-		w.stop(t)
-		for _, c := range st.snapshot() {
-			if id := watchMessageID(c.Raw); !bytes.Equal(c.Raw, raws[id]) {
-				t.Errorf("delivery of %s: %d bytes, want the whole %d", id, len(c.Raw), len(raws[id]))
-			}
+	}
+	st.checkOnce(t, ids...)
+	checkMailbox(t, srv, "INBOX")
+	checkMailbox(t, srv, "Processed", ids...)
+	if !strings.Contains(log.String(), "body cut after") {
+		t.Errorf("no log of the cut literal; the cut missed the window")
+	}
+	if spool {
+		if es, _ := os.ReadDir(cfg.SpoolDir); len(es) != 0 {
+			t.Errorf("%d files left in the spool directory", len(es))
 		}
-		st.checkOnce(t, ids...)
-		checkMailbox(t, srv, "INBOX")
-		checkMailbox(t, srv, "Processed", ids...)
-		if !strings.Contains(log.String(), "body cut after") {
-			t.Errorf("no log of the cut literal; the cut missed the window")
+		st.mu.Lock()
+		n := len(st.spools)
+		st.mu.Unlock()
+		if n == 0 {
+			t.Error("no delivery was spooled")
 		}
-	})
+	}
 }
 
 // waitEmpty waits until mailbox holds no message.

@@ -77,6 +77,7 @@ type harness struct {
 
 	sleep    func(context.Context, time.Duration) bool // the watcher's reconnect waits; nil: real time
 	notifier *notifier                                 // nil: none
+	tune     func(*tunables)                           // changes testTunables; nil: none
 
 	mu     sync.Mutex
 	d      *daemon
@@ -165,6 +166,9 @@ func (h *harness) start() {
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tn := testTunables
 	tn.sleep = h.sleep
+	if h.tune != nil {
+		h.tune(&tn)
+	}
 	d, err := newDaemon(context.Background(), h.cfg, log, tn)
 	if err != nil {
 		h.t.Fatal(err)
@@ -409,29 +413,33 @@ func TestForwardBecomesIncident(t *testing.T) {
 }
 
 func TestRestartProcessesEachMessageOnce(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		const n = 40
-		h := newHarness(t, b)
-		for i := range n {
-			h.imap.Append("INBOX", forward(t, i, fmt.Sprintf("customer%d@globex%d.example", i, i)))
-		}
-		st := h.store()
-		// Stop and restart backstop three times mid-stream, with new mail
-		// arriving while it is down each time.
-		targets := []int{5, 15, 25}
-		for i, k := range targets {
-			h.start()
-			h.eventually(fmt.Sprintf("at least %d incidents", k), func() bool { return len(h.incidents(st)) >= k })
-			h.stop()
-			h.imap.Append("INBOX", forward(t, n+i, fmt.Sprintf("late%d@globex.example", i)))
-		}
+	forEachBackend(t, func(t *testing.T, b backend) { restartEachOnce(t, b) })
+}
+
+// restartEachOnce is TestRestartProcessesEachMessageOnce with the
+// harness options given.
+func restartEachOnce(t *testing.T, b backend, opts ...harnessOption) {
+	const n = 40
+	h := newHarness(t, b, opts...)
+	for i := range n {
+		h.imap.Append("INBOX", forward(t, i, fmt.Sprintf("customer%d@globex%d.example", i, i)))
+	}
+	st := h.store()
+	// Stop and restart backstop three times mid-stream, with new mail
+	// arriving while it is down each time.
+	targets := []int{5, 15, 25}
+	for i, k := range targets {
 		h.start()
-		total := n + len(targets)
-		h.eventually("every forward to become an incident", func() bool { return len(h.incidents(st)) == total })
-		h.settle(st)
+		h.eventually(fmt.Sprintf("at least %d incidents", k), func() bool { return len(h.incidents(st)) >= k })
 		h.stop()
-		assertExactlyOnce(t, h, st, total)
-	})
+		h.imap.Append("INBOX", forward(t, n+i, fmt.Sprintf("late%d@globex.example", i)))
+	}
+	h.start()
+	total := n + len(targets)
+	h.eventually("every forward to become an incident", func() bool { return len(h.incidents(st)) == total })
+	h.settle(st)
+	h.stop()
+	assertExactlyOnce(t, h, st, total)
 }
 
 // assertExactlyOnce checks that n forwards gave n incidents, each with one

@@ -35,6 +35,9 @@ type tunables struct {
 	retentionEvery time.Duration    // how often serve purges what retention says is due; default 24h
 	now            func() time.Time // the clock of the desk, the scheduler and retention; nil = time.Now
 	sweep          time.Duration    // how often reminders and check-ins are looked for; 0 = workflow's default
+	spoolAbove     int64            // mailbox.IMAPConfig.SpoolAbove; 0 = its default, <0 = every message
+	spoolDir       string           // mailbox.IMAPConfig.SpoolDir; "" = os.TempDir()
+	chunkSize      int              // workflow.Config.ChunkSize; 0 = its default
 }
 
 // daemon is backstop wired together: watcher → pipeline → desk → outbox → sender.
@@ -99,6 +102,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	}
 	wcfg.Now = tn.now
 	wcfg.Time.Sweep = tn.sweep
+	wcfg.ChunkSize = tn.chunkSize
 	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -234,6 +238,8 @@ func (c *Config) imapConfig(tn tunables, log *slog.Logger) (mailbox.IMAPConfig, 
 		PermanentRetry:   tn.permanentRetry,
 		Sleep:            tn.sleep,
 		MaxMessageSize:   c.IMAP.MaxMessageSize,
+		SpoolAbove:       tn.spoolAbove,
+		SpoolDir:         tn.spoolDir,
 		Logger:           log,
 	}
 	if c.IMAP.Auth == "oauth2" {

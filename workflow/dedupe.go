@@ -29,12 +29,15 @@ func contentDigest(in *Inbound) string {
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", lower(in.From.Address), in.Subject, in.Date.Unix())
 	if in.Raw == nil && in.Spool != nil {
 		// A spooled message is read from where its body starts, as
-		// bytes.Cut finds it below.
-		r := in.body()
-		if off, err := bodyOffset(r, r.Size()); err == nil {
-			io.Copy(h, io.NewSectionReader(r, off, r.Size()-off))
+		// bytes.Cut finds it below, once: Handle asks several times.
+		if in.spoolDigest == "" {
+			r := in.body()
+			if off, err := bodyOffset(r, r.Size()); err == nil {
+				io.Copy(h, io.NewSectionReader(r, off, r.Size()-off))
+			}
+			in.spoolDigest = "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
 		}
-		return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
+		return in.spoolDigest
 	}
 	body := in.Raw
 	if _, b, ok := bytes.Cut(in.Raw, []byte("\r\n\r\n")); ok {

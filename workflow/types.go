@@ -44,6 +44,8 @@ type Inbound struct {
 	SHA256   string
 	Size     int64
 	TooLarge bool
+	// spoolDigest is contentDigest of a spooled message, read once.
+	spoolDigest string
 
 	From        Person
 	To, Cc      []Person

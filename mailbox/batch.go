@@ -113,6 +113,7 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 	}()
 
 	handled := map[Disposition][]imap.UID{}
+	var logs [][]any // "message handled", once committed
 	done = true
 	for _, uid := range uids {
 		if ctx.Err() != nil {
@@ -141,8 +142,8 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 					done = false // shutdown while the handler kept failing
 					break
 				}
-				s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "too_large", d.TooLarge,
-					"redelivered", redelivered, "disposition", disp.String())
+				logs = append(logs, []any{"uid", uid, "size", d.Size, "too_large", d.TooLarge,
+					"redelivered", redelivered, "disposition", disp.String()})
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)
 				if d.Size > windowBytes {
@@ -160,6 +161,9 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 	committed = true
 	if err := s.commit(ctx); err != nil {
 		return false, fmt.Errorf("committing the window's messages (they stay in place and are offered again): %w", err)
+	}
+	for _, attrs := range logs {
+		s.log.Info("imap: message handled", attrs...)
 	}
 	for _, disp := range []Disposition{Processed, Quarantined} {
 		if len(handled[disp]) > 0 {

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"slices"
 
@@ -12,8 +13,9 @@ import (
 
 // A backlog is worked through in windows: the bodies of up to
 // IMAPConfig.FetchWindow messages (and at most windowBytes of them) come
-// with one UID FETCH, each message is handed to the handler, which
-// commits it in its own transaction, in ascending UID order, and then the
+// with one UID FETCH, each message is handed to the handler in ascending
+// UID order, the handler commits their outcomes (each in its own
+// transaction, or all at once when it is a Committer), and then the
 // window's committed messages leave the mailbox with one UID MOVE per
 // destination. A crash anywhere leaves committed messages at or below the
 // checkpoint, which the next session offers again as redelivered: the
@@ -103,7 +105,20 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
 	defer stopAhead()
 
+	// Whatever way this returns, a Committer's outcomes are committed
+	// (or rolled back), so that the store is not left in a transaction;
+	// messages are moved only after a commit that succeeded.
+	committed := false
+	defer func() {
+		if !committed {
+			if err := s.commit(ctx); err != nil {
+				s.log.Error("imap: committing the window's messages failed; they stay in place and are offered again", "err", err)
+			}
+		}
+	}()
+
 	handled := map[Disposition][]imap.UID{}
+	var logs [][]any // "message handled", once committed
 	done = true
 	for _, uid := range uids {
 		if ctx.Err() != nil {
@@ -133,8 +148,8 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 					done = false // shutdown while the handler kept failing
 					break
 				}
-				s.log.Info("imap: message handled", "uid", uid, "size", d.Size, "spooled", d.Spool != nil, "too_large", d.TooLarge,
-					"redelivered", redelivered, "disposition", disp.String())
+				logs = append(logs, []any{"uid", uid, "size", d.Size, "spooled", d.Spool != nil, "too_large", d.TooLarge,
+					"redelivered", redelivered, "disposition", disp.String()})
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)
 				if d.Size > windowBytes {
@@ -149,6 +164,13 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 			s.last = uid
 		}
 	}
+	committed = true
+	if err := s.commit(ctx); err != nil {
+		return false, fmt.Errorf("committing the window's messages (they stay in place and are offered again): %w", err)
+	}
+	for _, attrs := range logs {
+		s.log.Info("imap: message handled", attrs...)
+	}
 	for _, disp := range []Disposition{Processed, Quarantined} {
 		if len(handled[disp]) > 0 {
 			if err := s.dispose(imap.UIDSetNum(handled[disp]...), disp); err != nil {
@@ -161,6 +183,29 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 		s.dispose(imap.UIDSetNum(uids...), disp) // Keep, or an unknown one it reports
 	}
 	return done, nil
+}
+
+// Committer is implemented by a Handler that makes its outcomes durable
+// in groups, as a backlog arrives, rather than one transaction per
+// message: the watcher calls Commit once it handled a window's messages
+// (or stopped handling them), and moves them out of the mailbox only when
+// Commit returned nil. An error from Commit means none of the messages
+// handled since the last Commit was recorded: they stay in the mailbox,
+// above the checkpoint, and are offered again. A Handle that fails must
+// leave the outcomes before it either committed or reported by the next
+// Commit's error: the watcher waits before it offers the failed message
+// again.
+type Committer interface {
+	Commit(ctx context.Context) error
+}
+
+// commit calls the handler's Commit, when it is a Committer.
+func (s *session) commit(ctx context.Context) error {
+	c, ok := s.w.h.(Committer)
+	if !ok {
+		return nil
+	}
+	return c.Commit(context.WithoutCancel(ctx))
 }
 
 // Preparer is implemented by a Handler that can do ahead, concurrently,

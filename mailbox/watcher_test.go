@@ -1480,3 +1480,79 @@ func TestWatchServerRestart(t *testing.T) {
 	w.stop(t)
 	st.checkOnce(t, "restart-1", "restart-2")
 }
+
+// groupingStore is a Committer: Handle keeps each outcome pending, and
+// Commit records them all in the watchStore, or drops them all when
+// failCommit fails that commit.
+type groupingStore struct {
+	*watchStore
+	mu         sync.Mutex
+	pending    []Delivery
+	commits    int
+	failCommit func(n int) error // n counts Commit calls from 1
+}
+
+func (g *groupingStore) Handle(ctx context.Context, d *Delivery) (Disposition, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := *d
+	c.Raw = bytes.Clone(d.Raw)
+	g.pending = append(g.pending, c)
+	return Processed, nil
+}
+
+func (g *groupingStore) Commit(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.commits++
+	pending := g.pending
+	g.pending = nil
+	if g.failCommit != nil {
+		if err := g.failCommit(g.commits); err != nil {
+			return err
+		}
+	}
+	for i := range pending {
+		if _, err := g.watchStore.Handle(ctx, &pending[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestWatchCommitter: a Committer's window is moved only after its Commit
+// succeeded; a failed Commit moves nothing, and the window is offered
+// again and recorded once.
+func TestWatchCommitter(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		st := newWatchStore()
+		ids := watchIDs("group", 8)
+		for _, id := range ids {
+			srv.Append("INBOX", watchMessage(id, 300))
+		}
+		failed := make(chan struct{})
+		g := &groupingStore{watchStore: st, failCommit: func(n int) error {
+			if n == 1 {
+				close(failed)
+				return errors.New("injected: the disk is full")
+			}
+			return nil
+		}}
+		cfg, log := watchConfig(t, srv, srv.addr)
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
+		w := NewWatcher(cfg, st, g)
+		go func() { r.done <- w.Run(ctx) }()
+		t.Cleanup(func() { r.stop(t) })
+
+		<-failed
+		st.waitProcessed(t, ids...)
+		waitEmpty(t, srv, "INBOX")
+		r.stop(t)
+		st.checkOnce(t, ids...)
+		checkMailbox(t, srv, "Processed", ids...)
+		if !strings.Contains(log.String(), "injected: the disk is full") {
+			t.Errorf("the failed commit was not logged:\n%s", log)
+		}
+	})
+}

@@ -52,3 +52,35 @@ func BenchmarkHandleCommand(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandleForwardGrouped is BenchmarkHandleForward with the
+// forwards recorded in groups of 50, as a backlog's window is.
+func BenchmarkHandleForwardGrouped(b *testing.B) {
+	e := newEnv(b, func(c *Config) { c.MaxPerRecipientHour = 1 << 30; c.MaxPerIncidentHour = 1 << 30 })
+	ctx := context.Background()
+	b.ReportAllocs()
+	var g *Group
+	for i := 0; b.Loop(); i++ {
+		if g == nil {
+			var err error
+			if g, err = e.desk.BeginGroup(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		in := e.forward(sam, abuse(Person{Address: fmt.Sprintf("c%d@globex.example", i)}, "s", "body", e.clk.Now()))
+		if _, err := g.Handle(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		if g.Len() == 50 {
+			if err := g.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			g = nil
+		}
+	}
+	if g != nil {
+		if err := g.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

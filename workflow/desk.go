@@ -131,19 +131,39 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 	if in == nil {
 		return 0, errors.New("workflow: Handle called without a message")
 	}
-	h := &handling{d: d, ctx: ctx, in: in, now: d.now(), sender: lower(in.From.Address)}
-	var disp Disposition
+	var (
+		h    *handling
+		disp Disposition
+	)
 	err := d.st.tx(ctx, func(tx *sql.Tx) error {
-		h.tx = tx
-		h.commands = nil // in case the transaction is run again
 		var err error
-		disp, err = h.run()
+		h, disp, err = d.handleIn(ctx, tx, in)
 		return err
 	})
 	if err != nil {
-		d.log.Error("message not recorded; it will be retried", "mailbox", in.Mailbox, "uid", in.UID, "err", err)
-		return 0, fmt.Errorf("workflow: handling message uid %d: %w", in.UID, err)
+		return 0, d.notRecorded(in, err)
 	}
+	d.handled(h, disp)
+	return disp, nil
+}
+
+// handleIn decides and records in within tx.
+func (d *Desk) handleIn(ctx context.Context, tx *sql.Tx, in *Inbound) (*handling, Disposition, error) {
+	h := &handling{d: d, ctx: ctx, tx: tx, in: in, now: d.now(), sender: lower(in.From.Address)}
+	disp, err := h.run()
+	return h, disp, err
+}
+
+// notRecorded logs and wraps the error of a message whose outcome was
+// rolled back.
+func (d *Desk) notRecorded(in *Inbound, err error) error {
+	d.log.Error("message not recorded; it will be retried", "mailbox", in.Mailbox, "uid", in.UID, "err", err)
+	return fmt.Errorf("workflow: handling message uid %d: %w", in.UID, err)
+}
+
+// handled logs a committed outcome and tells the observer.
+func (d *Desk) handled(h *handling, disp Disposition) {
+	in := h.in
 	attrs := []any{"mailbox", in.Mailbox, "uid", in.UID, "disposition", disp.String()}
 	if h.dup {
 		attrs = append(attrs, "duplicate", true)
@@ -162,7 +182,6 @@ func (d *Desk) Handle(ctx context.Context, in *Inbound) (Disposition, error) {
 			o.CommandDone(c[0], c[1])
 		}
 	}
-	return disp, nil
 }
 
 func (h *handling) run() (Disposition, error) {

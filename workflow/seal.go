@@ -374,6 +374,14 @@ func (s *Store) nextID(ctx context.Context, tx *sql.Tx, table string) (int64, er
 	return id, nil
 }
 
+// forgetIDs drops the counted ids, after a rollback of part of a
+// transaction: the next nextID reads them from the table again.
+func (s *Store) forgetIDs() {
+	s.idsMu.Lock()
+	s.idsTx, s.ids = nil, nil
+	s.idsMu.Unlock()
+}
+
 func nextIDQuery(table string) string {
 	return `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
 		coalesce((SELECT id FROM ` + table + ` ORDER BY id DESC LIMIT 1), 0)) + 1`

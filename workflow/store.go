@@ -233,17 +233,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // tx runs f in one immediate transaction and commits it when f returns nil.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("store: beginning a transaction: %w", err)
-	}
-	// Another process (backstop rotate-key) may have made a new data key
-	// current: seal under it from now on.
-	if s.keys != nil && s.hasKeyTable {
-		if err := s.loadKeys(ctx, tx); err != nil {
-			tx.Rollback()
-			return err
-		}
+		return err
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
@@ -253,6 +245,23 @@ func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return fmt.Errorf("store: committing: %w", err)
 	}
 	return nil
+}
+
+// begin starts a write transaction.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: beginning a transaction: %w", err)
+	}
+	// Another process (backstop rotate-key) may have made a new data key
+	// current: seal under it from now on.
+	if s.keys != nil && s.hasKeyTable {
+		if err := s.loadKeys(ctx, tx); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
+	return tx, nil
 }
 
 // LastUID returns the highest UID recorded for mailbox under uidValidity, 0

@@ -24,7 +24,17 @@ type pipeline struct {
 	log  *slog.Logger
 	// parseTime, when set, is told how long each parse took, in seconds.
 	parseTime func(seconds float64)
+
+	// group records the messages of the watcher's window in one
+	// transaction, committed by Commit before the watcher moves them.
+	group *workflow.Group
+	// lost is set when a group was rolled back after some of its
+	// messages were handled: the next Commit must fail, so that the
+	// watcher moves none of them.
+	lost error
 }
+
+var _ mailbox.Committer = (*pipeline)(nil)
 
 // Prepare implements mailbox.Preparer: messages are parsed ahead, on
 // another core, while the one before commits.
@@ -49,15 +59,57 @@ func (p *pipeline) Handle(ctx context.Context, d *mailbox.Delivery) (mailbox.Dis
 	if !ok {
 		in = p.read(d)
 	}
-	disp, err := p.desk.Handle(ctx, in)
+	if p.group == nil {
+		g, err := p.desk.BeginGroup(context.WithoutCancel(ctx))
+		if err != nil {
+			return mailbox.Keep, fmt.Errorf("recording message uid %d: %w", d.UID, err)
+		}
+		p.group = g
+	}
+	disp, err := p.group.Handle(ctx, in)
 	if err != nil {
+		// The watcher waits before it offers the message again: the
+		// store's connection must not stay held meanwhile.
+		if cerr := p.commitGroup(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		return mailbox.Keep, fmt.Errorf("recording message uid %d: %w", d.UID, err)
 	}
-	p.kick()
 	if disp == workflow.Quarantined {
 		return mailbox.Quarantined, nil
 	}
 	return mailbox.Processed, nil
+}
+
+// Commit implements mailbox.Committer: it makes the window's messages
+// durable, then wakes the dispatcher for the mail they queued.
+func (p *pipeline) Commit(ctx context.Context) error {
+	err := p.commitGroup()
+	if lost := p.lost; lost != nil {
+		p.lost = nil
+		return errors.Join(lost, err)
+	}
+	return err
+}
+
+// commitGroup commits the group in hand, if any. When that fails, the
+// messages it held were not recorded: lost keeps it for Commit to report.
+func (p *pipeline) commitGroup() error {
+	g := p.group
+	p.group = nil
+	if g == nil {
+		return nil
+	}
+	if err := g.Commit(); err != nil {
+		if g.Len() > 0 {
+			p.lost = fmt.Errorf("%d message(s) handled before were not recorded: %w", g.Len(), err)
+		}
+		return err
+	}
+	if g.Len() > 0 {
+		p.kick()
+	}
+	return nil
 }
 
 // inbound parses a delivery into what the workflow needs to know.

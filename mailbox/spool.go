@@ -51,7 +51,7 @@ func (b *body) close() {
 func spool(dir string, r io.Reader, size int64) (b *body, n int64, err error) {
 	f, err := os.CreateTemp(dir, "backstop-spool-*")
 	if err != nil {
-		return nil, 0, fmt.Errorf("spooling a %d-byte message: %w (set TMPDIR to a writable directory with room for it)", size, err)
+		return nil, 0, fmt.Errorf("spooling a %d-byte message: %w (the spool directory must be writable, with room for it)", size, err)
 	}
 	// Unlinked at once: the open file is all there is (POSIX).
 	if err := os.Remove(f.Name()); err != nil {

@@ -169,3 +169,15 @@ func TestRestartSpooledEachMessageOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestSpoolDirDefault: large messages are spooled next to the database
+// (on disk, where they go next), not in a /tmp that may be tmpfs.
+func TestSpoolDirDefault(t *testing.T) {
+	c := &Config{Storage: StorageConfig{Path: "/var/lib/backstop/backstop.db"}}
+	if got := c.spoolDir(tunables{}); got != "/var/lib/backstop" {
+		t.Errorf("spool directory %q, want the database's", got)
+	}
+	if got := c.spoolDir(tunables{spoolDir: "/x"}); got != "/x" {
+		t.Errorf("spool directory %q, want the tunable's", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type tunables struct {
 	now            func() time.Time // the clock of the desk, the scheduler and retention; nil = time.Now
 	sweep          time.Duration    // how often reminders and check-ins are looked for; 0 = workflow's default
 	spoolAbove     int64            // mailbox.IMAPConfig.SpoolAbove; 0 = its default, <0 = every message
-	spoolDir       string           // mailbox.IMAPConfig.SpoolDir; "" = os.TempDir()
+	spoolDir       string           // mailbox.IMAPConfig.SpoolDir; "" = the database's directory
 	chunkSize      int              // workflow.Config.ChunkSize; 0 = its default
 }
 
@@ -239,7 +240,7 @@ func (c *Config) imapConfig(tn tunables, log *slog.Logger) (mailbox.IMAPConfig, 
 		Sleep:            tn.sleep,
 		MaxMessageSize:   c.IMAP.MaxMessageSize,
 		SpoolAbove:       tn.spoolAbove,
-		SpoolDir:         tn.spoolDir,
+		SpoolDir:         c.spoolDir(tn),
 		Logger:           log,
 	}
 	if c.IMAP.Auth == "oauth2" {
@@ -297,4 +298,15 @@ func (c *Config) workflowConfig() (workflow.Config, error) {
 		wc.Leads = append(wc.Leads, workflow.Person{Name: l.Name, Address: l.Address})
 	}
 	return wc, nil
+}
+
+// spoolDir is where large messages are spooled while they are handled:
+// the database's directory, which holds them next anyway and is on disk
+// (a /tmp on tmpfs would hold them in memory again). The files are
+// unlinked at once (mailbox/spool.go).
+func (c *Config) spoolDir(tn tunables) string {
+	if tn.spoolDir != "" {
+		return tn.spoolDir
+	}
+	return filepath.Dir(c.Storage.Path)
 }

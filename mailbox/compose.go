@@ -164,9 +164,19 @@ func NewComposed(o *Outgoing) (*Composed, error) {
 	return c, nil
 }
 
-// Size is an estimate of the composed message's size in bytes (the SMTP
-// SIZE parameter, RFC 1870).
+// Size is an estimate of the composed message's size in bytes, never
+// below it (the SMTP SIZE parameter, RFC 1870).
 func (c *Composed) Size() int64 { return c.size }
+
+// streams reports whether an attachment is read as it is written.
+func (c *Composed) streams() bool {
+	for _, a := range c.atts {
+		if a.open != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // WriteTo writes the message. An error reading an attachment stops it
 // part-way: the caller must not take what was written for a message.

@@ -427,6 +427,16 @@ func (s *Sender) SendComposed(ctx context.Context, envelopeFrom string, rcpt []s
 	if m == nil {
 		return &SendError{Stage: StageMessage, Message: "no message given"}
 	}
+	if !m.streams() {
+		// Small enough to hold: sent as Send sends it, with its exact
+		// size and the line check.
+		var b bytes.Buffer
+		b.Grow(int(m.Size()))
+		if _, err := m.WriteTo(&b); err != nil {
+			return &SendError{Stage: StageMessage, Err: err, Message: "the message could not be composed"}
+		}
+		return s.Send(ctx, envelopeFrom, rcpt, b.Bytes())
+	}
 	return s.send(ctx, envelopeFrom, rcpt, m, m.Size(), nil)
 }
 

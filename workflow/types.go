@@ -263,7 +263,9 @@ type Attachment struct {
 	// Open, when set instead of Data, reads a stored message of Size
 	// bytes one chunk at a time (Store.OpenRaw): a large evidence
 	// attachment is streamed, never held. It may be called more than
-	// once; a read error means the stored message was altered.
+	// once; a read error means the stored message was altered. It reads
+	// through the store's one connection: never call it inside a store
+	// transaction.
 	Open func(ctx context.Context) (io.ReadCloser, error)
 	Size int64
 }

@@ -5,14 +5,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-message"
+
+	"backstop/mailbox/mailtest"
 )
 
 // withLargeMessages makes the daemon spool every message above spoolAbove
@@ -180,4 +186,113 @@ func TestSpoolDirDefault(t *testing.T) {
 	if got := c.spoolDir(tunables{spoolDir: "/x"}); got != "/x" {
 		t.Errorf("spool directory %q, want the tunable's", got)
 	}
+}
+
+// TestCrashWhileSpooling kills backstop (SIGKILL) while it streams a large
+// forward from the IMAP literal into its spool file: the file was already
+// unlinked, so nothing is left on disk; nothing was recorded, and after a
+// restart the forward becomes one incident with each email sent once, the
+// evidence attached byte for byte.
+func TestCrashWhileSpooling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("needs /proc to see the spool file")
+	}
+	bin, imapSrv, smtpSrv, path, db := binarySetup(t)
+	proxy := mailtest.NewProxy(t, imapSrv.Addr)
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, iport, _ := splitHostPort(imapSrv.Addr)
+	_, pport, _ := splitHostPort(proxy.Addr)
+	cfg = bytes.Replace(cfg, []byte(fmt.Sprintf("port: %d\n  tls: none\n  username", iport)), []byte(fmt.Sprintf("port: %d\n  tls: none\n  username", pport)), 1)
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw := largeForward(t, 1, "jordan@globex.example", 4<<20)
+	imapSrv.Append("INBOX", raw)
+	proxy.StallAfter(2 << 20) // inside the literal, past the 1 MiB spool threshold
+
+	var logs syncBuffer
+	serve := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "-config", path)
+		cmd.Env, cmd.Stderr = binaryEnv(imapSrv), &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := serve()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// The spool file is open, and already gone from the directory.
+	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	for !spooling(fdDir) {
+		if ctx.Err() != nil {
+			t.Fatalf("backstop never opened a spool file\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "backstop-spool-*")); len(left) != 0 {
+		t.Errorf("spool files in the directory while spooling: %v", left)
+	}
+	cmd.Process.Kill() // a crash: no deferred cleanup, no graceful stop
+	cmd.Wait()
+	proxy.Unstall()
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "backstop-spool-*")); len(left) != 0 {
+		t.Errorf("spool files left after the crash: %v", left)
+	}
+	if n := len(smtpSrv.Sent()); n != 0 {
+		t.Fatalf("%d emails sent before the forward was committed", n)
+	}
+
+	cmd = serve()
+	for len(smtpSrv.Sent()) < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("the forward was not processed after the restart\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	sent := smtpSrv.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("%d emails sent, want the acknowledgement and the lead notice once each", len(sent))
+	}
+	var attached []byte
+	for _, c := range sent {
+		e, err := message.Read(bytes.NewReader(c.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Walk(func(path []int, p *message.Entity, err error) error {
+			if ct, _, _ := p.Header.ContentType(); ct == "message/rfc822" {
+				attached, _ = io.ReadAll(p.Body)
+			}
+			return nil
+		})
+	}
+	if !bytes.Equal(attached, raw) {
+		t.Errorf("lead notice attachment: %d bytes, differ from the %d appended", len(attached), len(raw))
+	}
+	if n := len(imapSrv.UIDs("INBOX")); n != 0 {
+		t.Errorf("%d messages left in INBOX", n)
+	}
+}
+
+// spooling reports whether the process whose fd directory is fdDir holds
+// an unlinked spool file open.
+func spooling(fdDir string) bool {
+	es, _ := os.ReadDir(fdDir)
+	for _, e := range es {
+		target, _ := os.Readlink(filepath.Join(fdDir, e.Name()))
+		if strings.Contains(target, "backstop-spool-") && strings.HasSuffix(target, "(deleted)") {
+			return true
+		}
+	}
+	return false
 }

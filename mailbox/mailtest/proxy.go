@@ -26,6 +26,7 @@ type Proxy struct {
 	changed   chan struct{} // closed and replaced whenever accepted grows
 	stall     chan struct{} // non-nil while stalled; closed by Unstall
 	dropAfter int64         // bytes to forward before cutting; <0: not armed
+	stallAt   int64         // bytes to forward before stalling; <0: not armed
 	hide      []string
 	noExists  bool
 	closed    bool
@@ -45,6 +46,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		conns:     make(map[*proxyConn]struct{}),
 		changed:   make(chan struct{}),
 		dropAfter: -1,
+		stallAt:   -1,
 	}
 	p.wg.Add(1)
 	go p.serve()
@@ -138,8 +140,32 @@ func (p *Proxy) serverToClient(pc *proxyConn) {
 					p.dropAfter -= int64(len(chunk))
 				}
 			}
+			var later []byte // held back by StallAfter
+			if p.stallAt >= 0 {
+				if int64(len(chunk)) >= p.stallAt {
+					chunk, later = chunk[:p.stallAt], chunk[p.stallAt:]
+					p.stallAt = -1
+				} else {
+					p.stallAt -= int64(len(chunk))
+				}
+			}
 			stall := p.stall
 			p.mu.Unlock()
+			if later != nil {
+				if pc.filter != nil {
+					chunk = pc.filter.feed(chunk)
+				}
+				if len(chunk) > 0 {
+					if _, werr := pc.client.Write(chunk); werr != nil {
+						return
+					}
+				}
+				chunk = later
+				p.Stall()
+				p.mu.Lock()
+				stall = p.stall
+				p.mu.Unlock()
+			}
 			if stall != nil {
 				select {
 				case <-stall:
@@ -196,6 +222,16 @@ func (p *Proxy) Stall() {
 	if p.stall == nil {
 		p.stall = make(chan struct{})
 	}
+	p.mu.Unlock()
+}
+
+// StallAfter arms a one-shot stall: after n more bytes from the server
+// have been forwarded (on any connection), the proxy stalls as with
+// Stall, in the middle of whatever the server was sending, e.g. a message
+// literal, until Unstall.
+func (p *Proxy) StallAfter(n int64) {
+	p.mu.Lock()
+	p.stallAt = n
 	p.mu.Unlock()
 }
 

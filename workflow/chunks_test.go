@@ -3,6 +3,7 @@ package workflow
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -229,5 +230,26 @@ func TestChunksRetentionAndRotation(t *testing.T) {
 	}
 	if rep, err := e.st.Verify(ctx, 0, true); err != nil || !rep.OK() {
 		t.Fatalf("Verify after the purge: %v %v", err, rep.Problems)
+	}
+}
+
+// TestChunksGoWithTheirIncident: removing an incident under
+// retention.audit removes its messages and their chunks with them.
+func TestChunksGoWithTheirIncident(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *Config) { c.ChunkSize = 1000 })
+	in, _ := e.largeForward(5000, true)
+	e.handle(in, Processed)
+	if n := e.count("SELECT count(*) FROM message_chunks"); n == 0 {
+		t.Fatal("no chunks stored")
+	}
+	if err := e.st.tx(ctx, func(tx *sql.Tx) error { return e.st.purgeIncident(ctx, tx, 1, e.clk.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count("SELECT count(*) FROM message_chunks"); n != 0 {
+		t.Errorf("%d chunks left after their incident was removed", n)
+	}
+	if rep, err := e.st.Verify(ctx, 0, true); err != nil || !rep.OK() {
+		t.Fatalf("Verify after the removal: %v %v", err, rep.Problems)
 	}
 }

@@ -9,7 +9,7 @@ ALTER TABLE messages ADD COLUMN raw_chunks INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE message_chunks (
     id         INTEGER PRIMARY KEY,
-    message_id INTEGER NOT NULL REFERENCES messages (id),
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE, -- purged with its message (retention.audit)
     idx        INTEGER NOT NULL,           -- 0, 1, … raw_chunks-1
     data       BLOB    NOT NULL,           -- sealed
     UNIQUE (message_id, idx)

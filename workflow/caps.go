@@ -101,7 +101,7 @@ func (d *Desk) summariseHeldBack(ctx context.Context, now time.Time) error {
 				continue
 			}
 			detail := fmt.Sprintf("%d more %s held back since %s%s, see `backstop incidents`",
-				p.n, plural(p.n, "notice", "notices"), p.since.In(d.cfg.Timezone).Format("15:04 MST"), incidentRange(p.incidents))
+				p.n, plural(p.n, "notice", "notices"), sinceWhen(p.since, now, d.cfg.Timezone), incidentRange(p.incidents))
 			to := Person{Address: rcpt}
 			if l, ok := d.leads[rcpt]; ok {
 				to = l
@@ -153,4 +153,14 @@ func incidentRange(set map[int64]bool) string {
 		refs = append(refs, Ref(id))
 	}
 	return ": " + strings.Join(refs, ", ")
+}
+
+// sinceWhen is a moment of the past for a summary: its time of day when it
+// was today (in the organisation's time zone), else with its date too.
+func sinceWhen(t, now time.Time, tz *time.Location) string {
+	t, now = t.In(tz), now.In(tz)
+	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
+		return t.Format("15:04 MST")
+	}
+	return t.Format("Mon 2 Jan 15:04 MST")
 }

@@ -284,3 +284,97 @@ func leadReply(t *testing.T, notice []byte, text string) []byte {
 	}
 	return append([]byte("Authentication-Results: mx.acme.example; dmarc=pass header.from=acme.example\r\n"), raw...)
 }
+
+// TestCrashDuringDrain kills backstop (SIGKILL) while it works through a
+// backlog, window by window, twice, then lets a third run finish: every
+// forward must be recorded exactly once, each incident must have queued
+// its lead notice exactly once, and nothing may be left in the mailbox.
+func TestCrashDuringDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, imapSrv, _, path, db := binarySetup(t)
+	const n = 600
+	for i := 1; i <= n; i++ {
+		imapSrv.Append("INBOX", forward(t, i, fmt.Sprintf("customer%d@org%d.example", i, i)))
+	}
+	env := binaryEnv(imapSrv)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var logs syncBuffer
+	run := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "-config", path)
+		cmd.Env, cmd.Stderr = env, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	handled := func() int { return strings.Count(logs.String(), `msg="imap: message handled"`) }
+	waitHandled := func(atLeast int) {
+		t.Helper()
+		for handled() < atLeast {
+			if ctx.Err() != nil {
+				t.Fatalf("gave up waiting for %d handled messages (%d so far)\n%s", atLeast, handled(), logs.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Killed right after a window was committed, while the next one is
+	// fetched or decided: twice.
+	for _, after := range []int{1, 200} {
+		cmd := run()
+		waitHandled(after)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	cmd := run()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	for len(imapSrv.UIDs("INBOX")) > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d messages still in INBOX\n%s", len(imapSrv.UIDs("INBOX")), logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	st, err := workflow.Open(context.Background(), db, testStorageKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	incs, err := st.Incidents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	customers := map[string]int{}
+	for _, inc := range incs {
+		customers[inc.Customer.Address]++
+	}
+	if len(incs) != n || len(customers) != n {
+		t.Errorf("%d incidents for %d customers, want %d of each", len(incs), len(customers), n)
+	}
+	rows, err := st.Outbox(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := map[int64]int{}
+	for _, r := range rows {
+		if r.Template == "lead_notice" {
+			notices[r.IncidentID]++
+		}
+	}
+	for _, inc := range incs {
+		if notices[inc.ID] != 1 {
+			t.Errorf("%s queued %d lead notices, want 1", inc.Ref(), notices[inc.ID])
+		}
+	}
+	if got := len(imapSrv.UIDs("backstop/processed")); got != n {
+		t.Errorf("the processed mailbox holds %d messages, want %d", got, n)
+	}
+	r, err := st.Verify(context.Background(), 0, true)
+	if err != nil || !r.OK() {
+		t.Errorf("audit trail after the crashes: %+v, %v", r, err)
+	}
+}

@@ -556,13 +556,21 @@ func (s *session) readBody(l imap.LiteralReader, kick func()) (b *body, tooLarge
 	}
 	if size > s.cfg.SpoolAbove {
 		b, n, err := spool(s.cfg.SpoolDir, lit, size)
-		if n != size {
+		var disk *spoolError
+		switch {
+		case errors.As(err, &disk):
+			// The disk, not the server, failed: read the rest of the
+			// literal, so that the connection stays in step, and report
+			// it (the message stays on the server).
+			if rest, _ := io.Copy(io.Discard, lit); n+rest != size {
+				s.abort()
+				return nil, false, fmt.Errorf("body cut after %d of %d bytes", n+rest, size)
+			}
+			return nil, false, fmt.Errorf("spooling a %d-byte message: %w", size, err)
+		case n != size:
 			s.abort()
 			return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
-		}
-		if err != nil {
-			// The disk, not the server, failed; the body was not read
-			// whole, so the session cannot go on reading the response.
+		case err != nil:
 			s.abort()
 			return nil, false, err
 		}

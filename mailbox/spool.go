@@ -46,26 +46,47 @@ func (b *body) close() {
 }
 
 // spool copies exactly size bytes of r into a new unlinked temporary file
-// in dir, hashing them. n is how many bytes were read: fewer than size is
-// a cut connection, for the caller to report.
+// in dir, hashing them. n is how many bytes were read: fewer than size,
+// without a *spoolError, is a cut connection, for the caller to report.
 func spool(dir string, r io.Reader, size int64) (b *body, n int64, err error) {
 	f, err := os.CreateTemp(dir, "backstop-spool-*")
 	if err != nil {
-		return nil, 0, fmt.Errorf("spooling a %d-byte message: %w (the spool directory must be writable, with room for it)", size, err)
+		return nil, 0, &spoolError{err}
 	}
 	// Unlinked at once: the open file is all there is (POSIX).
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("spooling a %d-byte message: %w", size, err)
+		return nil, 0, &spoolError{err}
 	}
 	h := sha256.New()
-	n, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(r, size))
+	n, err = io.Copy(io.MultiWriter(spoolWriter{f}, h), io.LimitReader(r, size))
 	if err == nil && n == size {
 		return &body{spool: f, sum: hex.EncodeToString(h.Sum(nil)), size: size}, n, nil
 	}
 	f.Close()
 	return nil, n, err
 }
+
+// spoolWriter marks the errors of writing the spool file, so that a full
+// disk is not taken for a cut connection.
+type spoolWriter struct{ f *os.File }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = &spoolError{err}
+	}
+	return n, err
+}
+
+// spoolError is a failure to create or write a spool file.
+type spoolError struct{ err error }
+
+func (e *spoolError) Error() string {
+	return fmt.Sprintf("%v (the spool directory must be writable, with room for the message)", e.err)
+}
+
+func (e *spoolError) Unwrap() error { return e.err }
 
 // Body returns the whole message, from Raw or Spool, as a reader of Size
 // bytes; each call returns a reader of its own.

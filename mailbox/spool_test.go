@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // spoolInfo is what a spooled delivery's file was like while the handler
@@ -98,6 +101,43 @@ func TestWatchSpool(t *testing.T) {
 		}
 		if es, _ := os.ReadDir(cfg.SpoolDir); len(es) != 0 {
 			t.Errorf("%d files left in the spool directory", len(es))
+		}
+	})
+}
+
+// TestWatchSpoolDirMissing: when the spool file cannot be made, the
+// watcher says so (naming the spool directory, not a cut connection),
+// keeps the message on the server, and handles it once the directory
+// is there.
+func TestWatchSpoolDirMissing(t *testing.T) {
+	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+		st := newWatchStore()
+		cfg, log := watchConfig(t, srv, srv.addr)
+		cfg.SpoolDir = filepath.Join(t.TempDir(), "spool")
+		cfg.SpoolAbove = 64 << 10
+		raw := watchMessage("nodir", 100<<10)
+		srv.Append("INBOX", raw)
+		startWatcher(t, cfg, st)
+		deadline := time.Now().Add(watchDeadline)
+		for !strings.Contains(log.String(), "the spool directory must be writable") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log naming the spool directory:\n%s", log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Contains(log.String(), "body cut after") {
+			t.Error("a spool failure was reported as a cut connection")
+		}
+		if len(st.snapshot()) != 0 {
+			t.Fatal("the message was handed over without its body")
+		}
+		if err := os.Mkdir(cfg.SpoolDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		st.waitProcessed(t, "nodir")
+		st.checkOnce(t, "nodir")
+		if c := st.snapshot()[0]; !bytes.Equal(c.Raw, raw) {
+			t.Errorf("delivered %d bytes, want the %d the server holds", len(c.Raw), len(raw))
 		}
 	})
 }

@@ -229,9 +229,10 @@ func TestCrashWhileSpooling(t *testing.T) {
 	defer cancel()
 	cmd := serve()
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	// The spool file is open, and already gone from the directory.
+	// The literal is held part-way; the spool file is open, and already
+	// gone from the directory.
 	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
-	for !spooling(fdDir) {
+	for !proxy.Stalled() || !spooling(fdDir) {
 		if ctx.Err() != nil {
 			t.Fatalf("backstop never opened a spool file\n%s", logs.String())
 		}

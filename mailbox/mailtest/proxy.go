@@ -235,6 +235,14 @@ func (p *Proxy) StallAfter(n int64) {
 	p.mu.Unlock()
 }
 
+// Stalled reports whether the proxy is stalled now (by Stall, or by
+// StallAfter once its bytes were forwarded).
+func (p *Proxy) Stalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stall != nil
+}
+
 // Unstall forwards what was held back and resumes normal operation.
 func (p *Proxy) Unstall() {
 	p.mu.Lock()

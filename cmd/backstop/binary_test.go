@@ -172,14 +172,7 @@ func TestCrashDuringCustomerEmail(t *testing.T) {
 	env := binaryEnv(imapSrv)
 
 	var logs syncBuffer
-	serve := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "-config", path)
-		cmd.Env, cmd.Stderr = env, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	serve := func() *exec.Cmd { return startServe(t, bin, path, env, &logs) }
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	waitFor := func(what string, cond func([]embedded.Captured) bool) {
@@ -260,6 +253,18 @@ func TestCrashDuringCustomerEmail(t *testing.T) {
 	cmd.Wait()
 }
 
+// startServe starts `backstop serve` with the configuration at path, its
+// log going to logs.
+func startServe(t *testing.T, bin, path string, env []string, logs io.Writer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "-config", path)
+	cmd.Env, cmd.Stderr = env, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 // leadReply is Jane's answer to a notice, as her receiving server delivers
 // it: to the notice's Reply-To, with an Authentication-Results header from
 // the trusted server.
@@ -302,14 +307,7 @@ func TestCrashDuringDrain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var logs syncBuffer
-	run := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "-config", path)
-		cmd.Env, cmd.Stderr = env, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	run := func() *exec.Cmd { return startServe(t, bin, path, env, &logs) }
 	handled := func() int { return strings.Count(logs.String(), `msg="imap: message handled"`) }
 	waitHandled := func(atLeast int) {
 		t.Helper()

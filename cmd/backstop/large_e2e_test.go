@@ -207,14 +207,7 @@ func TestCrashWhileSpooling(t *testing.T) {
 	proxy.StallAfter(2 << 20) // inside the literal, past the 1 MiB spool threshold
 
 	var logs syncBuffer
-	serve := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "-config", path)
-		cmd.Env, cmd.Stderr = binaryEnv(imapSrv), &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	serve := func() *exec.Cmd { return startServe(t, bin, path, binaryEnv(imapSrv), &logs) }
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := serve()

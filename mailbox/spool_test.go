@@ -125,6 +125,14 @@ func TestWatchSpoolDirMissing(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		// The server is fine: the backoff grows instead of starting over
+		// at every successful login.
+		for !strings.Contains(log.String(), "attempt=3") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the backoff started over after each spool failure:\n%s", log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if strings.Contains(log.String(), "body cut after") {
 			t.Error("a spool failure was reported as a cut connection")
 		}

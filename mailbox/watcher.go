@@ -365,8 +365,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			st.Watching, st.Err, st.Permanent, st.Since = false, err, perm, time.Now()
 			st.Reconnects++
 		})
-		if up {
-			attempt = 0 // the connection worked: start the backoff over
+		var local *spoolError
+		if up && !errors.As(err, &local) {
+			// The connection worked: start the backoff over. Not when
+			// this side failed (the spool directory): reconnecting at
+			// once would only log in again and again.
+			attempt = 0
 		}
 		attempt++
 		var delay time.Duration

@@ -27,22 +27,91 @@ import (
 const windowBytes = 8 << 20
 
 // processAll handles uids in ascending order, window by window.
-func (s *session) processAll(ctx context.Context, uids []imap.UID, redelivered bool) error {
-	for chunk := range slices.Chunk(uids, s.cfg.FetchWindow) {
-		metas, err := s.fetchMeta(chunk)
-		if err != nil {
-			return err
+func (s *session) processAll(ctx context.Context, uids []imap.UID, redelivered bool) (err error) {
+	// The last window's messages are moved before this returns (before
+	// IDLE, or the session's end).
+	defer func() {
+		if derr := s.awaitDispose(); err == nil {
+			err = derr
 		}
-		for len(chunk) > 0 {
-			n := s.windowLen(chunk, metas)
-			done, err := s.processWindow(ctx, chunk[:n], metas, redelivered)
-			if err != nil || !done {
-				return err // !done: shutdown
-			}
-			chunk = chunk[n:]
+	}()
+	windows, stop := s.fetchWindows(ctx, uids)
+	defer stop()
+	for w := range windows {
+		if w.err != nil {
+			return w.err
+		}
+		done, err := s.processWindow(ctx, w, redelivered)
+		if err != nil || !done {
+			return err // !done: shutdown
 		}
 	}
 	return nil
+}
+
+// window is a run of waiting messages and what one UID FETCH brought of
+// them (none for a window of one: fetchBody's path).
+type window struct {
+	uids   []imap.UID
+	metas  map[imap.UID]meta
+	bodies map[imap.UID]*body
+	err    error
+}
+
+// release closes the spooled bodies of a window not handled.
+func (w *window) release() {
+	for _, b := range w.bodies {
+		b.close()
+	}
+	w.bodies = nil
+}
+
+// fetchWindows fetches uids' sizes and bodies window by window, one
+// window ahead of the caller: the next window's FETCH runs while the
+// caller decides the current one, and the server's work on the move of the
+// one before (startDispose) overlaps too. A failure ends the channel with
+// a window holding only err. stop ends it early and releases what it
+// fetched and the caller did not take.
+func (s *session) fetchWindows(ctx context.Context, uids []imap.UID) (<-chan window, func()) {
+	ch := make(chan window) // unbuffered: two windows' bodies at most
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	send := func(w window) bool {
+		select {
+		case ch <- w:
+			return true
+		case <-quit:
+			w.release()
+			return false
+		}
+	}
+	go func() {
+		defer close(finished)
+		defer close(ch)
+		for chunk := range slices.Chunk(uids, s.cfg.FetchWindow) {
+			metas, err := s.fetchMeta(chunk)
+			if err != nil {
+				send(window{err: err})
+				return
+			}
+			for len(chunk) > 0 {
+				if ctx.Err() != nil {
+					return
+				}
+				n := s.windowLen(chunk, metas)
+				w := window{uids: chunk[:n], metas: metas}
+				w.bodies, w.err = s.fetchWindow(w.uids, metas)
+				if !send(w) || w.err != nil {
+					return
+				}
+				chunk = chunk[n:]
+			}
+		}
+	}()
+	return ch, func() {
+		close(quit)
+		<-finished
+	}
 }
 
 // windowLen returns how many of uids form the next window: as many as
@@ -71,36 +140,40 @@ func (s *session) skip(uid imap.UID, m meta, ok bool) bool {
 	return s.mode == modeKeyword && (hasFlag(m.flags, KeywordProcessed) || hasFlag(m.flags, KeywordQuarantined))
 }
 
-// processWindow fetches the bodies of uids with one UID FETCH, hands each
-// message to the handler, in order, then disposes of the committed ones.
-// done is false when ctx ended first (the messages committed until then
-// are disposed of; the others stay for the next session).
-func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[imap.UID]meta, redelivered bool) (done bool, err error) {
+// fetchWindow downloads the bodies of the messages of uids to be handled,
+// with one UID FETCH (none for a single one: fetchBody's path). A refusal
+// of the whole command leaves bodies nil: the messages are then fetched
+// one by one, which finds the one the server cannot return.
+func (s *session) fetchWindow(uids []imap.UID, metas map[imap.UID]meta) (map[imap.UID]*body, error) {
 	var want []imap.UID
 	for _, uid := range uids {
 		if m, ok := metas[uid]; ok && m.size <= s.cfg.MaxMessageSize && !s.skip(uid, m, true) {
 			want = append(want, uid)
 		}
 	}
-	var bodies map[imap.UID]*body
+	if len(want) <= 1 {
+		return nil, nil
+	}
+	bodies, err := s.fetchBodies(want)
+	var refused *imap.Error
+	if errors.As(err, &refused) {
+		s.log.Warn("imap: the server refused a window of messages; fetching them one by one", "uids", imap.UIDSetNum(want...).String(), "err", err)
+		return nil, nil
+	}
+	return bodies, err
+}
+
+// processWindow hands each message of a fetched window to the handler, in
+// order, has the handler commit them, then starts moving the committed
+// ones. done is false when ctx ended first (the messages committed until
+// then are disposed of; the others stay for the next session).
+func (s *session) processWindow(ctx context.Context, w window, redelivered bool) (done bool, err error) {
+	uids, metas, bodies := w.uids, w.metas, w.bodies
 	defer func() {
 		for _, b := range bodies {
 			b.close() // a spooled body not handled (shutdown, error)
 		}
 	}()
-	if len(want) > 1 { // a single message takes fetchBody's path
-		bodies, err = s.fetchBodies(want)
-		var refused *imap.Error
-		if errors.As(err, &refused) {
-			// One message the server cannot return fails the whole
-			// command: fetch them one by one, which finds it.
-			s.log.Warn("imap: the server refused a window of messages; fetching them one by one", "uids", imap.UIDSetNum(want...).String(), "err", err)
-			bodies, err = nil, nil
-		}
-		if err != nil {
-			return false, err
-		}
-	}
 
 	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
 	defer stopAhead()
@@ -171,18 +244,52 @@ func (s *session) processWindow(ctx context.Context, uids []imap.UID, metas map[
 	for _, attrs := range logs {
 		s.log.Info("imap: message handled", attrs...)
 	}
-	for _, disp := range []Disposition{Processed, Quarantined} {
-		if len(handled[disp]) > 0 {
-			if err := s.dispose(imap.UIDSetNum(handled[disp]...), disp); err != nil {
-				return false, err
+	// The window before this one must have left the mailbox first: moves
+	// stay in UID order, and one is in flight at a time.
+	if err := s.awaitDispose(); err != nil {
+		return false, err
+	}
+	s.startDispose(handled)
+	return done, nil
+}
+
+// startDispose moves a committed window's messages out of the mailbox
+// while the next window is fetched and decided: the server's work on the
+// MOVE (Dovecot rescans the folder) overlaps backstop's on the next
+// messages. A crash before it finished leaves committed messages in the
+// mailbox, at or below the checkpoint, as with a crash before any move:
+// they are offered again as redelivered. awaitDispose collects it.
+func (s *session) startDispose(handled map[Disposition][]imap.UID) {
+	if len(handled) == 0 {
+		return
+	}
+	done := make(chan error, 1)
+	s.disposing = done
+	go func() {
+		var err error
+		for _, disp := range []Disposition{Processed, Quarantined} {
+			if len(handled[disp]) > 0 && err == nil {
+				err = s.dispose(imap.UIDSetNum(handled[disp]...), disp)
+			}
+			delete(handled, disp)
+		}
+		if err == nil {
+			for disp, uids := range handled {
+				s.dispose(imap.UIDSetNum(uids...), disp) // Keep, or an unknown one it reports
 			}
 		}
-		delete(handled, disp)
+		done <- err
+	}()
+}
+
+// awaitDispose waits for the move startDispose started, if any.
+func (s *session) awaitDispose() error {
+	if s.disposing == nil {
+		return nil
 	}
-	for disp, uids := range handled {
-		s.dispose(imap.UIDSetNum(uids...), disp) // Keep, or an unknown one it reports
-	}
-	return done, nil
+	err := <-s.disposing
+	s.disposing = nil
+	return err
 }
 
 // Committer is implemented by a Handler that makes its outcomes durable

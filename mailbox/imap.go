@@ -48,6 +48,9 @@ type session struct {
 	// hints receives a token when the server reports EXISTS. It is only a
 	// hint: the mailbox is re-synchronised by UID either way.
 	hints chan struct{}
+	// disposing reports the end of the move of the last committed window,
+	// running while the next one is decided (batch.go); nil when none is.
+	disposing chan error
 
 	// ns is how the server names mailboxes; watched, processed and
 	// quarantine are the configured mailboxes under their server names.

@@ -1556,3 +1556,47 @@ func TestWatchCommitter(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchWindowsAhead: with windows of three, the next window is
+// fetched while one is decided and the one before is moved. Cut after the
+// third commit (the fourth window fetched ahead, the third's move in
+// flight) or not cut at all, every message is recorded once, in order, and
+// moved once.
+func TestWatchWindowsAhead(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cut=%v", cut), func(t *testing.T) {
+			forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
+				p := mailtest.NewProxy(t, srv.addr)
+				st := newWatchStore()
+				ids := watchIDs(fmt.Sprintf("ahead-%v", cut), 20)
+				for _, id := range ids {
+					srv.Append("INBOX", watchMessage(id, 200))
+				}
+				g := &groupingStore{watchStore: st, failCommit: func(n int) error {
+					if cut && n == 3 {
+						p.DropAll()
+					}
+					return nil
+				}}
+				cfg, _ := watchConfig(t, srv, p.Addr)
+				cfg.FetchWindow = 3
+				ctx, cancel := context.WithCancel(context.Background())
+				r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
+				w := NewWatcher(cfg, st, g)
+				go func() { r.done <- w.Run(ctx) }()
+				t.Cleanup(func() { r.stop(t) })
+
+				st.waitProcessed(t, ids...)
+				waitEmpty(t, srv, "INBOX")
+				r.stop(t)
+				st.checkOnce(t, ids...)
+				checkMailbox(t, srv, "Processed", ids...)
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				if !slices.Equal(st.order, ids) {
+					t.Errorf("processing order %v, want %v", st.order, ids)
+				}
+			})
+		})
+	}
+}

@@ -328,9 +328,16 @@ type runningWatcher struct {
 
 func startWatcher(t *testing.T, cfg IMAPConfig, st *watchStore) *runningWatcher {
 	t.Helper()
+	return startWatcherWith(t, cfg, st, st)
+}
+
+// startWatcherWith is startWatcher with a handler of its own (a Preparer,
+// a Committer) in front of st.
+func startWatcherWith(t *testing.T, cfg IMAPConfig, st *watchStore, h Handler) *runningWatcher {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
-	w := NewWatcher(cfg, st, st)
+	w := NewWatcher(cfg, st, h)
 	go func() { r.done <- w.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -1343,11 +1350,7 @@ func TestWatchPrepareAhead(t *testing.T) {
 	forEachWatchBackend(t, func(t *testing.T, srv *watchServer) {
 		st, ids, cfg := cutAfterCommit(t, srv, 5, "ahead", 12)
 		ps := &preparingStore{watchStore: st}
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
-		w := NewWatcher(cfg, st, ps)
-		go func() { r.done <- w.Run(ctx) }()
-		t.Cleanup(func() { r.stop(t) })
+		r := startWatcherWith(t, cfg, st, ps)
 
 		st.waitProcessed(t, ids...)
 		waitEmpty(t, srv, "INBOX")
@@ -1539,11 +1542,7 @@ func TestWatchCommitter(t *testing.T) {
 			return nil
 		}}
 		cfg, log := watchConfig(t, srv, srv.addr)
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
-		w := NewWatcher(cfg, st, g)
-		go func() { r.done <- w.Run(ctx) }()
-		t.Cleanup(func() { r.stop(t) })
+		r := startWatcherWith(t, cfg, st, g)
 
 		<-failed
 		st.waitProcessed(t, ids...)
@@ -1580,11 +1579,7 @@ func TestWatchWindowsAhead(t *testing.T) {
 				}}
 				cfg, _ := watchConfig(t, srv, p.Addr)
 				cfg.FetchWindow = 3
-				ctx, cancel := context.WithCancel(context.Background())
-				r := &runningWatcher{cancel: cancel, done: make(chan error, 1)}
-				w := NewWatcher(cfg, st, g)
-				go func() { r.done <- w.Run(ctx) }()
-				t.Cleanup(func() { r.stop(t) })
+				r := startWatcherWith(t, cfg, st, g)
 
 				st.waitProcessed(t, ids...)
 				waitEmpty(t, srv, "INBOX")

@@ -140,7 +140,8 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	state := fs.String("state", "", "only incidents in these `states` (comma-separated; open = every open state)")
 	since := fs.String("since", "", "only incidents opened since this `date` (2026-03-01) or this long ago (7d, 48h)")
 	waiting := fs.Bool("waiting", false, "only open incidents no lead has acted on yet, oldest first (as the digest lists them)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
 	filter, err := incidentFilter(*state, *since, time.Now())
@@ -162,7 +163,6 @@ func runIncidents(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer st.Close()
-	rest := fs.Args()
 	switch {
 	case len(rest) == 0:
 		return listIncidents(ctx, st, filter, stdout)

@@ -119,6 +119,24 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parseInterleaved parses fs from args where flags may also follow the
+// positional words (templates preview NAME -incident INC-3, export INC-3
+// -out FILE.zip) and returns the words in order. The FlagSet decides which
+// flags take a value, so a boolean flag never swallows the next word.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 // newLogger builds the daemon's logger from the log section.
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level

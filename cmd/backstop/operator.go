@@ -89,18 +89,9 @@ func runTemplates(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	lead := fs.String("lead", "", "sign customer emails as this lead (`address`; default: the incident's lead)")
 	raw := fs.Bool("raw", false, "print the whole message exactly as it would go on the wire")
 	html := fs.Bool("html", false, "print the HTML body too")
-	// Flags may come after the subcommand words: templates preview NAME -incident INC-3.
-	var words []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words = append(words, fs.Arg(0))
-		rest = fs.Args()[1:]
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	switch {
 	case len(words) == 1 && words[0] == "list":

@@ -138,13 +138,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("export", stderr)
 	path := fs.String("config", "backstop.yaml", "configuration `file`")
 	out := fs.String("out", "", "the zip `file` to write (created 0600; must not exist)")
-	if err := fs.Parse(reorder(args)); err != nil {
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *out == "" {
+	if len(words) != 1 || *out == "" {
 		return usageError{"expected INC-n and -out FILE.zip"}
 	}
-	id, err := parseIncidentID(fs.Arg(0))
+	id, err := parseIncidentID(words[0])
 	if err != nil {
 		return err
 	}
@@ -170,24 +171,6 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "wrote %s (mode 0600): %s; manifest SHA-256 %s\n", *out, workflow.Ref(id), manifest)
 	return nil
-}
-
-// reorder puts flags before positional arguments (INC-n -out FILE).
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && a != "-h" && a != "-help" {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
 }
 
 // exportEvent is an audit trail entry as the export's JSON holds it.

@@ -31,11 +31,6 @@ const (
 	metricBuild         = "backstop_build_info"
 )
 
-// eventNoticeHeldBack is the audit event kind of a notice a cap held back
-// (recorded by the caps of issue "Close the holes a hostile sender can
-// use"; 0 until those are in).
-const eventNoticeHeldBack = "notice_held_back"
-
 // metrics are backstop's Prometheus collectors, on their own registry.
 type metrics struct {
 	reg          *prometheus.Registry
@@ -174,5 +169,5 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(n), state)
 	}
 	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(events[workflow.EventRefused]))
-	ch <- prometheus.MustNewConstMetric(descHeldBack, prometheus.CounterValue, float64(events[eventNoticeHeldBack]))
+	ch <- prometheus.MustNewConstMetric(descHeldBack, prometheus.CounterValue, float64(events[workflow.EventNoticeHeldBack]))
 }

@@ -22,9 +22,8 @@ import (
 // try: a connection, TLS or login failure makes it unreachable; a refused
 // recipient does not.
 type smtpHealth struct {
-	mu    sync.Mutex
-	err   error
-	tried time.Time
+	mu  sync.Mutex
+	err error
 }
 
 // record notes the result of one send.
@@ -34,7 +33,7 @@ func (h *smtpHealth) record(err error) {
 		err = nil // the server answered: it is reachable
 	}
 	h.mu.Lock()
-	h.err, h.tried = err, time.Now()
+	h.err = err
 	h.mu.Unlock()
 }
 

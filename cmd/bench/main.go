@@ -198,26 +198,8 @@ func (b *bench) latency(n int) {
 	b.dovecot.CreateMailbox(bareBox)
 	d := b.start(box, nil)
 
-	exists := make(chan time.Time, 16)
-	c, err := imapclient.DialInsecure(b.dovecot.Addr, &imapclient.Options{
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
-				if data.NumMessages != nil {
-					select {
-					case exists <- time.Now():
-					default:
-					}
-				}
-			},
-		},
-	})
-	if err != nil {
-		fatalf("bench: bare client: %v", err)
-	}
+	c, exists := b.bareClient()
 	defer c.Close()
-	if err := c.Login(b.dovecot.Username, b.dovecot.Password).Wait(); err != nil {
-		fatalf("bench: bare client: %v", err)
-	}
 	if _, err := c.Select(bareBox, nil).Wait(); err != nil {
 		fatalf("bench: bare client: %v", err)
 	}
@@ -264,6 +246,31 @@ func (b *bench) latency(n int) {
 	b.printSMTP()
 }
 
+// bareClient logs a plain IMAP client in to Dovecot; the channel gets the
+// time of each EXISTS the server sends it (dropped when 16 are unread).
+func (b *bench) bareClient() (*imapclient.Client, <-chan time.Time) {
+	exists := make(chan time.Time, 16)
+	c, err := imapclient.DialInsecure(b.dovecot.Addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					select {
+					case exists <- time.Now():
+					default:
+					}
+				}
+			},
+		},
+	})
+	if err != nil {
+		fatalf("bench: bare client: %v", err)
+	}
+	if err := c.Login(b.dovecot.Username, b.dovecot.Password).Wait(); err != nil {
+		fatalf("bench: bare client: %v", err)
+	}
+	return c, exists
+}
+
 // idleVariants times how soon Dovecot tells a bare IDLE client of an
 // APPEND, for the ways a client may differ: how it opens the mailbox,
 // whether it says NOOP between IDLEs, how far apart arrivals are.
@@ -284,25 +291,7 @@ func (b *bench) idleVariants(n int) {
 	for k, v := range variants {
 		box := fmt.Sprintf("Variant%d", k)
 		b.dovecot.CreateMailbox(box)
-		exists := make(chan time.Time, 16)
-		c, err := imapclient.DialInsecure(b.dovecot.Addr, &imapclient.Options{
-			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
-					if data.NumMessages != nil {
-						select {
-						case exists <- time.Now():
-						default:
-						}
-					}
-				},
-			},
-		})
-		if err != nil {
-			fatalf("bench: bare client: %v", err)
-		}
-		if err := c.Login(b.dovecot.Username, b.dovecot.Password).Wait(); err != nil {
-			fatalf("bench: bare client: %v", err)
-		}
+		c, exists := b.bareClient()
 		if _, err := c.Select(box, &imap.SelectOptions{ReadOnly: v.readOnly}).Wait(); err != nil {
 			fatalf("bench: bare client: %v", err)
 		}

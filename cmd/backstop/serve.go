@@ -91,16 +91,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // newDaemon opens the store, loads the templates and builds every part.
-func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) (*daemon, error) {
+func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) (_ *daemon, err error) {
 	tmpl, err := templates.Load(cfg.Templates.Dir)
 	if err != nil {
 		return nil, err
 	}
 	wcfg, err := cfg.workflowConfig()
-	wcfg.Logger = log
 	if err != nil {
 		return nil, err
 	}
+	wcfg.Logger = log
 	wcfg.Now = tn.now
 	wcfg.Time.Sweep = tn.sweep
 	wcfg.ChunkSize = tn.chunkSize
@@ -108,8 +108,12 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
 	if err := checkStoreAtStart(ctx, store, log); err != nil {
-		store.Close()
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, log: log, store: store, templates: tmpl, smtp: &smtpHealth{}, tn: tn}
@@ -118,17 +122,14 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	wcfg.Observer = d.metrics
 	desk, err := workflow.NewDesk(wcfg, store, tmpl)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	scfg, err := cfg.smtpConfig(tn)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	icfg, err := cfg.imapConfig(tn, log)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	sender := mailbox.NewSender(scfg)
@@ -142,7 +143,6 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, tn tunables) 
 	d.scheduler = workflow.NewScheduler(store, workflow.SchedulerConfig{Now: tn.now, MaxSleep: tn.sweep, Logger: log})
 	for _, j := range desk.Jobs() {
 		if err := d.scheduler.Add(j); err != nil {
-			store.Close()
 			return nil, err
 		}
 	}

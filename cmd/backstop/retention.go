@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"backstop/workflow"
@@ -70,17 +70,12 @@ func purgeAttrs(rep workflow.PurgeReport) []any {
 }
 
 func refs(ids []int64) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ","
-		}
-		s += workflow.Ref(id)
-	}
-	if s == "" {
+	if len(ids) == 0 {
 		return "none"
 	}
-	return s
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = workflow.Ref(id)
+	}
+	return strings.Join(s, ",")
 }
-
-var _ = fmt.Sprint

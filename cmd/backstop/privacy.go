@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -186,7 +188,8 @@ type exportEvent struct {
 }
 
 // exportIncident writes the zip and returns the SHA-256 of its manifest.
-// The file is written under a temporary name (mode 0600) and renamed.
+// The file is written under a temporary name (mode 0600) and linked to
+// out, which must not exist.
 func exportIncident(ctx context.Context, st *workflow.Store, id int64, out string) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return "", fmt.Errorf("%s exists: choose another -out file (an export never overwrites)", out)
@@ -208,6 +211,7 @@ func exportIncident(ctx context.Context, st *workflow.Store, id int64, out strin
 		return "", fmt.Errorf("creating the export: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	defer tmp.Close()
 	zw := zip.NewWriter(tmp)
 	var sums []string
 	add := func(name string, data []byte) error {
@@ -293,7 +297,12 @@ func exportIncident(ctx context.Context, st *workflow.Store, id int64, out strin
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	// A link, not a rename: it fails when out appeared meanwhile, where a
+	// rename would replace it.
+	if err := os.Link(tmp.Name(), out); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("%s exists: choose another -out file (an export never overwrites)", out)
+		}
 		return "", fmt.Errorf("writing %s: %w", out, err)
 	}
 	h := sha256.Sum256(manifest)

@@ -601,11 +601,12 @@ func checkTLS(mode, host string) error {
 }
 
 // secret reads a secret from an environment variable or a file; exactly
-// one must be named.
+// one must be named. what is the dotted key without _env/_file
+// (imap.password, secrets.token_secret).
 func secret(what, env, file string, getenv func(string) string) (string, error) {
 	switch {
 	case env != "" && file != "":
-		return "", fmt.Errorf("set either %s password_env or password_file, not both", what)
+		return "", fmt.Errorf("and %s_file are both set: set one of them", what)
 	case env != "":
 		v := getenv(env)
 		if v == "" {

@@ -159,7 +159,7 @@ func (c *Config) validateOAuth2(key string, o *OAuth2Config, bad func(key, forma
 		}
 		o.cert = cert
 	} else if o.ClientSecretEnv != "" || o.ClientSecretFile != "" || o.Flow == "client_credentials" {
-		s, err := secretNamed("client_secret", o.ClientSecretEnv, o.ClientSecretFile, getenv)
+		s, err := secret(key+".client_secret", o.ClientSecretEnv, o.ClientSecretFile, getenv)
 		if err != nil {
 			bad(secretKey(key+".client_secret", o.ClientSecretEnv, o.ClientSecretFile), "%v", err)
 		}
@@ -176,16 +176,6 @@ func (c *Config) validateOAuth2(key string, o *OAuth2Config, bad func(key, forma
 	} else if o.RefreshTokenFile != "" {
 		bad(key+".refresh_token_file", "is only used with flow refresh_token")
 	}
-}
-
-// secretNamed is secret with the key words of a secret that is not a
-// password.
-func secretNamed(what, env, file string, getenv func(string) string) (string, error) {
-	s, err := secret(what, env, file, getenv)
-	if err != nil {
-		return "", fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "password_", what+"_"))
-	}
-	return s, nil
 }
 
 // loadCAs reads a PEM file of CA certificates.

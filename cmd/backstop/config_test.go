@@ -94,6 +94,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad lead address", replace("address: jane@acme.example", "address: Jane <jane@acme.example>"), "config test.yaml:17: people.leads.0.address"},
 		{"password env unset", replace("password_env: IMAP_PW", "password_env: NOPE"), "environment variable NOPE"},
 		{"no password", replace("  password_env: IMAP_PW\n", ""), "imap.password_env is required"},
+		{"password env and file", replace("password_env: IMAP_PW", "password_env: IMAP_PW\n  password_file: /x"), "imap.password_env and imap.password_file are both set: set one of them"},
+		{"token secret env and file", replace("token_secret_env: TOKEN", "token_secret_env: TOKEN\n  token_secret_file: /x"), "secrets.token_secret_env and secrets.token_secret_file are both set"},
 		{"short secret", replace("token_secret_env: TOKEN", "token_secret_env: IMAP_PW"), "at least 32 bytes"},
 		{"plus in escalations", replace("escalations@acme", "escalations+x@acme"), "must not contain '+'"},
 		{"bad duration", replace("  host: imap.acme.example\n", "  host: imap.acme.example\n  poll_interval: soon\n"), `"soon" is not a duration`},

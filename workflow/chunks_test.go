@@ -254,3 +254,44 @@ func TestChunksGoWithTheirIncident(t *testing.T) {
 		t.Fatalf("Verify after the removal: %v %v", err, rep.Problems)
 	}
 }
+
+// failingSpool is a spool whose disk fails after the first n bytes.
+type failingSpool struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (f failingSpool) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		return 0, fmt.Errorf("injected read error at offset %d", off)
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestUnreadableSpool: a spooled message that cannot be read is not
+// recorded, nor taken for a duplicate of an earlier message with its
+// Message-ID and header fields but an empty body (its dedupe key would be
+// made of those alone): it is offered again and recorded once its spool
+// reads.
+func TestUnreadableSpool(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *Config) { c.ChunkSize = 1000 })
+	in, raw := e.largeForward(5000, true)
+	empty := *in
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	empty.Raw, empty.Spool, empty.Size, empty.UID = append(head, "\r\n\r\n"...), nil, 0, in.UID+100
+	e.handle(&empty, Processed)
+	in.Spool = failingSpool{bytes.NewReader(raw), 100}
+	if _, err := e.desk.Handle(ctx, in); err == nil {
+		t.Fatal("Handle succeeded on a message whose spool could not be read")
+	}
+	if n := e.count("SELECT count(*) FROM messages"); n != 1 {
+		t.Fatalf("%d messages rows after a failed read, want 1 (the earlier one)", n)
+	}
+	in.Spool, in.SHA256 = bytes.NewReader(raw), ""
+	e.handle(in, Processed)
+	r, err := e.st.OpenRaw(ctx, 2)
+	if got := readAll(t, r, err); !bytes.Equal(got, raw) {
+		t.Fatal("the message offered again does not read back")
+	}
+}

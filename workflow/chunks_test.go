@@ -295,3 +295,20 @@ func TestUnreadableSpool(t *testing.T) {
 		t.Fatal("the message offered again does not read back")
 	}
 }
+
+// TestUnreadableSpoolDigest: a spool that fails while its content digest
+// is made gets a digest unlike an empty body's, and it is not kept: the
+// next reading makes the right one.
+func TestUnreadableSpoolDigest(t *testing.T) {
+	raw := "From: a@b\r\n\r\n" + strings.Repeat("body ", 100)
+	empty := &Inbound{Raw: []byte("From: a@b\r\n\r\n"), From: alex, Subject: "s"}
+	good := &Inbound{Spool: strings.NewReader(raw), Size: int64(len(raw)), From: alex, Subject: "s"}
+	in := &Inbound{Spool: failingSpool{strings.NewReader(raw), 10}, Size: int64(len(raw)), From: alex, Subject: "s"}
+	if got := contentDigest(in); got == contentDigest(empty) {
+		t.Errorf("an unreadable spool has the digest of an empty body: %s", got)
+	}
+	in.Spool = good.Spool
+	if got, want := contentDigest(in), contentDigest(good); got != want {
+		t.Errorf("after the spool reads again: %s, want %s", got, want)
+	}
+}

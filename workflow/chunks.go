@@ -173,8 +173,10 @@ type StoredRaw struct {
 // OpenRaw returns the raw message of messages row id as it was received,
 // read one chunk at a time for a large one; nil, nil when none is kept
 // (not kept for its class, or purged). Reading fails, rather than return
-// different bytes, when a chunk was altered, moved, dropped or added or
-// the whole does not match its recorded SHA-256. ctx bounds every read.
+// different bytes, when a chunk was altered, moved or dropped, the count
+// was changed, or the whole does not match its recorded SHA-256; a chunk
+// added past the count is never read (Verify reports it). ctx bounds
+// every read.
 func (s *Store) OpenRaw(ctx context.Context, id int64) (*StoredRaw, error) {
 	if err := s.keys.load(ctx, s.db); err != nil {
 		return nil, err

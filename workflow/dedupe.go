@@ -32,8 +32,15 @@ func contentDigest(in *Inbound) string {
 		// bytes.Cut finds it below, once: Handle asks several times.
 		if in.spoolDigest == "" {
 			r := in.body()
-			if off, err := bodyOffset(r, r.Size()); err == nil {
-				io.Copy(h, io.NewSectionReader(r, off, r.Size()-off))
+			off, err := bodyOffset(r, r.Size())
+			if err == nil {
+				_, err = io.Copy(h, io.NewSectionReader(r, off, r.Size()-off))
+			}
+			if err != nil {
+				// Not kept, and unlike any key of a message that was
+				// read: never taken for a duplicate. (Handle fails on
+				// a spool it cannot read: in.digest.)
+				return "unread:" + hex.EncodeToString(h.Sum(nil)[:16])
 			}
 			in.spoolDigest = "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
 		}

@@ -186,6 +186,12 @@ func (d *Desk) handled(h *handling, disp Disposition) {
 
 func (h *handling) run() (Disposition, error) {
 	in := h.in
+	// A spooled message that cannot be read is not recorded (it is
+	// offered again) before its dedupe key, which reads it too, could be
+	// made of its header fields alone (contentDigest).
+	if _, err := in.digest(); err != nil {
+		return 0, err
+	}
 	if err := h.collisions(); err != nil { // dedupe.go
 		return 0, err
 	}

@@ -58,8 +58,10 @@ func (s *Store) Messages(ctx context.Context, incident int64) ([]StoredMessage, 
 				}
 				continue
 			}
-			out[i].Raw = make([]byte, 0, r.Size)
-			buf := bytes.NewBuffer(out[i].Raw)
+			// Room for Size bytes and the read that finds the end:
+			// bytes.Buffer grows (copying the whole) when less than
+			// MinRead is free, which for a large message doubled it.
+			buf := bytes.NewBuffer(make([]byte, 0, r.Size+bytes.MinRead))
 			_, err = buf.ReadFrom(r)
 			r.Close()
 			if err != nil {

@@ -149,3 +149,38 @@ func verifyChains(t *testing.T, e *env) {
 		t.Errorf("audit trail broken: %+v", r.Problems)
 	}
 }
+
+// TestGroupContextEnds: when the group's context ends before Commit, the
+// transaction is rolled back: Commit fails, nothing is recorded, and the
+// messages are recorded when offered again.
+func TestGroupContextEnds(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := e.desk.BeginGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := groupInputs(e)
+	for _, in := range ins[:2] {
+		if _, err := g.Handle(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := g.Commit(); err == nil {
+		t.Fatal("Commit succeeded after the group's context ended")
+	}
+	if n := e.count("SELECT count(*) FROM messages"); n != 0 {
+		t.Errorf("%d message(s) recorded by a group whose commit failed", n)
+	}
+	if len(e.outbox()) != 0 {
+		t.Error("mail queued by a group whose commit failed")
+	}
+	for _, in := range ins[:2] {
+		e.handle(in, Processed)
+	}
+	if n := len(e.incidents()); n != 2 {
+		t.Errorf("%d incidents after the messages were offered again, want 2", n)
+	}
+	verifyChains(t, e)
+}

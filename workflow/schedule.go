@@ -28,27 +28,12 @@ type Weekly struct {
 
 // Next implements Schedule.
 func (w Weekly) Next(t time.Time) time.Time {
-	loc := w.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	lt := t.In(loc)
-	for i := 0; i <= 8; i++ {
-		d := time.Date(lt.Year(), lt.Month(), lt.Day()+i, w.Hour, w.Minute, 0, 0, loc)
-		if d.Weekday() == w.Day && d.After(t) {
-			return d
-		}
-	}
-	panic("workflow: Weekly.Next found no day in 9") // unreachable: every weekday occurs in 8 days
+	return nextAt(t, w.Location, w.Hour, w.Minute, func(d time.Weekday) bool { return d == w.Day })
 }
 
 // String reads like "Monday 09:00 Europe/Berlin".
 func (w Weekly) String() string {
-	loc := w.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	return fmt.Sprintf("%s %02d:%02d %s", w.Day, w.Hour, w.Minute, loc)
+	return fmt.Sprintf("%s %02d:%02d %s", w.Day, w.Hour, w.Minute, orUTC(w.Location))
 }
 
 // Daily is due once a day at a wall-clock time in Location (nil = UTC).
@@ -59,17 +44,28 @@ type Daily struct {
 
 // Next implements Schedule.
 func (d Daily) Next(t time.Time) time.Time {
-	loc := d.Location
-	if loc == nil {
-		loc = time.UTC
-	}
+	return nextAt(t, d.Location, d.Hour, d.Minute, func(time.Weekday) bool { return true })
+}
+
+// nextAt returns the first moment strictly after t at hour:minute on the
+// wall clock of loc (nil = UTC), on a day whose weekday on accepts.
+func nextAt(t time.Time, loc *time.Location, hour, minute int, on func(time.Weekday) bool) time.Time {
+	loc = orUTC(loc)
 	lt := t.In(loc)
-	for i := 0; ; i++ {
-		c := time.Date(lt.Year(), lt.Month(), lt.Day()+i, d.Hour, d.Minute, 0, 0, loc)
-		if c.After(t) {
-			return c
+	for i := 0; i <= 8; i++ {
+		d := time.Date(lt.Year(), lt.Month(), lt.Day()+i, hour, minute, 0, 0, loc)
+		if on(d.Weekday()) && d.After(t) {
+			return d
 		}
 	}
+	panic("workflow: no due moment in 9 days") // unreachable: every weekday occurs in 8 days
+}
+
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // Every is due at every multiple of the duration (since the zero time):

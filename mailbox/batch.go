@@ -225,9 +225,10 @@ func (s *session) processWindow(ctx context.Context, w window, redelivered bool)
 					"redelivered", redelivered, "disposition", disp.String()})
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)
-				if d.Size > windowBytes {
+				if d.Raw != nil && d.Size > windowBytes {
 					// A large message's buffers are garbage now: give the
 					// memory back to the system rather than keep the peak.
+					// (A spooled one never was in memory: no forced GC.)
 					d.Raw = nil
 					debug.FreeOSMemory()
 				}

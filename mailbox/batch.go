@@ -169,11 +169,7 @@ func (s *session) fetchWindow(uids []imap.UID, metas map[imap.UID]meta) (map[ima
 // then are disposed of; the others stay for the next session).
 func (s *session) processWindow(ctx context.Context, w window, redelivered bool) (done bool, err error) {
 	uids, metas, bodies := w.uids, w.metas, w.bodies
-	defer func() {
-		for _, b := range bodies {
-			b.close() // a spooled body not handled (shutdown, error)
-		}
-	}()
+	defer w.release() // a spooled body not handled (shutdown, error)
 
 	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
 	defer stopAhead()

@@ -140,7 +140,7 @@ func NewComposed(o *Outgoing) (*Composed, error) {
 			return nil, fmt.Errorf("compose: attachment %d (%q): %w", i+1, o.Attachments[i].Filename, err)
 		}
 	}
-	c.size = int64(composedSize(o, c.atts))
+	c.size = int64(composedSize(fields, o, c.atts))
 	if len(c.atts) == 0 {
 		fields = append(fields, [2]string{"MIME-Version", "1.0"})
 		c.fields = append(fields, body.header...)
@@ -487,10 +487,18 @@ func (a *attachmentPart) contains(b string) (bool, error) {
 	}
 }
 
-// composedSize estimates the composed message's size from its parts:
-// base64 takes 78 bytes a line for 57 (RFC 2045 section 6.8).
-func composedSize(o *Outgoing, atts []*attachmentPart) int {
-	n := 4<<10 + 2*(len(o.Text)+len(o.HTML))
+// composedSize estimates the composed message's size from its header
+// fields and parts, never below it: quoted-printable takes at most 3
+// bytes for one, plus a soft line break ("=" CRLF) every 76 (RFC 2045
+// section 6.7), and so does an encoded word (RFC 2047 section 4.2) with
+// its folding; base64 takes 78 bytes a line for 57 (RFC 2045 section
+// 6.8). The 4 KiB cover the MIME fields, boundaries and part headers.
+func composedSize(fields [][2]string, o *Outgoing, atts []*attachmentPart) int {
+	qp := func(n int) int { return n*3 + n*3/25 }
+	n := 4<<10 + qp(len(o.Text)+1) + qp(len(o.HTML)+1)
+	for _, f := range fields {
+		n += len(f[0]) + len(": \r\n") + qp(len(f[1]))
+	}
 	for _, a := range atts {
 		size := len(a.data)
 		if a.open != nil {

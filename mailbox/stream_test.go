@@ -49,6 +49,56 @@ func bigEML(n int, kind string) []byte {
 	return b.Bytes()
 }
 
+// TestComposedSize: Composed.Size, the SMTP SIZE declared for a message
+// with a streamed attachment, is never below the bytes written, whatever
+// the text and header fields expand to (quoted-printable and encoded
+// words take up to three bytes for one of non-ASCII text).
+func TestComposedSize(t *testing.T) {
+	cyrillic := strings.Repeat("Смотрите вложение. ", 1000)
+	var refs []string
+	for i := range 200 {
+		refs = append(refs, fmt.Sprintf("reply-%d.%d@customer.example", i, i*7919))
+	}
+	for _, tt := range []struct {
+		name    string
+		subject string
+		text    string
+		html    string
+		refs    []string
+		attach  bool
+	}{
+		{"ascii", "INC-1", "See the attachment.", "<p>See the attachment.</p>", nil, true},
+		{"non-ascii text", "INC-1", cyrillic, "<p>" + cyrillic + "</p>", nil, true},
+		{"non-ascii text alone", "INC-1", cyrillic, "", nil, false},
+		{"non-ascii subject", strings.Repeat("Инцидент ", 60), "x", "", nil, true},
+		{"long references", "INC-1", "x", "", refs, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Outgoing{
+				From: Address{Address: "escalations@acme.example"}, To: []Address{{Address: "lead@acme.example"}},
+				Subject: tt.subject, MessageID: "x@acme.example", Date: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
+				InReplyTo: "y@customer.example", References: tt.refs, Text: tt.text, HTML: tt.html,
+			}
+			if tt.attach {
+				data := bigEML(64<<10, "8bit")
+				calls := 0
+				o.Attachments = []OutAttachment{{Filename: "INC-1-evidence.eml", ContentType: "message/rfc822", Open: opener(data, -1, &calls), Size: int64(len(data))}}
+			}
+			c, err := NewComposed(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if _, err := c.WriteTo(&got); err != nil {
+				t.Fatal(err)
+			}
+			if c.Size() < int64(got.Len()) {
+				t.Errorf("Size %d, below the %d bytes written", c.Size(), got.Len())
+			}
+		})
+	}
+}
+
 // TestComposeStreamed: an attachment given as Open composes exactly as
 // the same attachment given as Data (the boundaries aside, which are
 // random), with the same encoding chosen.

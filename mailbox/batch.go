@@ -340,17 +340,12 @@ func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redeliv
 	var order []*preparedDelivery
 	for _, uid := range uids {
 		m, ok := metas[uid]
-		b, have := bodies[uid]
+		_, have := bodies[uid]
 		if !ok || !have || s.skip(uid, m, true) {
 			continue
 		}
-		d := &Delivery{
-			Mailbox:     s.cfg.Mailbox,
-			UIDValidity: s.uidValidity,
-			UID:         uint32(uid),
-			Redelivered: redelivered,
-		}
-		b.into(d)
+		// Its body is in the window: delivery does no I/O for it.
+		d, _, _ := s.delivery(uid, m, redelivered, bodies)
 		a := &preparedDelivery{d: d, ready: make(chan struct{})}
 		ahead[uid] = a
 		order = append(order, a)

@@ -169,11 +169,7 @@ func (s *session) fetchWindow(uids []imap.UID, metas map[imap.UID]meta) (map[ima
 // then are disposed of; the others stay for the next session).
 func (s *session) processWindow(ctx context.Context, w window, redelivered bool) (done bool, err error) {
 	uids, metas, bodies := w.uids, w.metas, w.bodies
-	defer func() {
-		for _, b := range bodies {
-			b.close() // a spooled body not handled (shutdown, error)
-		}
-	}()
+	defer w.release() // a spooled body not handled (shutdown, error)
 
 	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
 	defer stopAhead()
@@ -225,9 +221,10 @@ func (s *session) processWindow(ctx context.Context, w window, redelivered bool)
 					"redelivered", redelivered, "disposition", disp.String()})
 				handled[disp] = append(handled[disp], uid)
 				delete(bodies, uid)
-				if d.Size > windowBytes {
+				if d.Raw != nil && d.Size > windowBytes {
 					// A large message's buffers are garbage now: give the
 					// memory back to the system rather than keep the peak.
+					// (A spooled one never was in memory: no forced GC.)
 					d.Raw = nil
 					debug.FreeOSMemory()
 				}
@@ -343,17 +340,12 @@ func (s *session) prepareAhead(uids []imap.UID, metas map[imap.UID]meta, redeliv
 	var order []*preparedDelivery
 	for _, uid := range uids {
 		m, ok := metas[uid]
-		b, have := bodies[uid]
+		_, have := bodies[uid]
 		if !ok || !have || s.skip(uid, m, true) {
 			continue
 		}
-		d := &Delivery{
-			Mailbox:     s.cfg.Mailbox,
-			UIDValidity: s.uidValidity,
-			UID:         uint32(uid),
-			Redelivered: redelivered,
-		}
-		b.into(d)
+		// Its body is in the window: delivery does no I/O for it.
+		d, _, _ := s.delivery(uid, m, redelivered, bodies)
 		a := &preparedDelivery{d: d, ready: make(chan struct{})}
 		ahead[uid] = a
 		order = append(order, a)

@@ -187,11 +187,11 @@ func (c *Composed) WriteTo(dst io.Writer) (int64, error) {
 }
 
 func (c *Composed) write(dst io.Writer) error {
+	w, err := message.CreateWriter(dst, headerOf(c.fields))
+	if err != nil {
+		return fmt.Errorf("compose: %w", err)
+	}
 	if len(c.atts) == 0 {
-		w, err := message.CreateWriter(dst, headerOf(c.fields))
-		if err != nil {
-			return fmt.Errorf("compose: %w", err)
-		}
 		if err := c.body.write(w); err != nil {
 			return fmt.Errorf("compose: %w", err)
 		}
@@ -199,10 +199,6 @@ func (c *Composed) write(dst io.Writer) error {
 			return fmt.Errorf("compose: %w", err)
 		}
 		return nil
-	}
-	w, err := message.CreateWriter(dst, headerOf(c.fields))
-	if err != nil {
-		return fmt.Errorf("compose: %w", err)
 	}
 	pw, err := w.CreatePart(headerOf(c.body.header))
 	if err != nil {

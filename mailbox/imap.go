@@ -551,40 +551,44 @@ func (s *session) readBody(l imap.LiteralReader, kick func()) (b *body, tooLarge
 	size := l.Size()
 	lit := progressReader{r: l, kick: kick}
 	if size > s.cfg.MaxMessageSize {
-		if n, _ := io.Copy(io.Discard, lit); n != size {
-			s.abort()
-			return nil, false, fmt.Errorf("body cut after %d of %d bytes", n, size)
+		if n, err := io.Copy(io.Discard, lit); n != size {
+			return nil, false, s.cut(n, size, err)
 		}
 		return nil, true, nil
 	}
 	if size > s.cfg.SpoolAbove {
 		b, n, err := spool(s.cfg.SpoolDir, lit, size)
 		var disk *spoolError
-		switch {
-		case errors.As(err, &disk):
+		if errors.As(err, &disk) {
 			// The disk, not the server, failed: read the rest of the
 			// literal, so that the connection stays in step, and report
 			// it (the message stays on the server).
-			if rest, _ := io.Copy(io.Discard, lit); n+rest != size {
-				s.abort()
-				return nil, false, fmt.Errorf("body cut after %d of %d bytes", n+rest, size)
+			rest, rerr := io.Copy(io.Discard, lit)
+			if n+rest != size {
+				return nil, false, s.cut(n+rest, size, rerr)
 			}
 			return nil, false, fmt.Errorf("spooling a %d-byte message: %w", size, err)
-		case n != size:
-			s.abort()
-			return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
-		case err != nil:
-			s.abort()
-			return nil, false, err
+		}
+		if n != size || err != nil {
+			return nil, false, s.cut(n, size, err)
 		}
 		return b, false, nil
 	}
 	buf := make([]byte, size)
 	if n, err := io.ReadFull(lit, buf); int64(n) != size {
-		s.abort()
-		return nil, false, fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+		return nil, false, s.cut(int64(n), size, err)
 	}
 	return &body{raw: buf, size: size}, false, nil
+}
+
+// cut aborts the session over a literal that ended after n of its size
+// bytes (err: what the read said, if anything): the connection was cut.
+func (s *session) cut(n, size int64, err error) error {
+	s.abort()
+	if err != nil {
+		return fmt.Errorf("body cut after %d of %d bytes: %v", n, size, err)
+	}
+	return fmt.Errorf("body cut after %d of %d bytes", n, size)
 }
 
 // errNoBody is a FETCH that succeeded without returning the message.

@@ -30,8 +30,7 @@ const DefaultSpoolAbove = 1 << 20
 // body is one message body read from the server: in memory, or spooled.
 type body struct {
 	raw    []byte
-	spool  *os.File
-	sealed *sealedFile // reads spool, decrypting
+	sealed *sealedFile // the spool file, read decrypting; nil when raw
 	sum    string      // hex SHA-256 of a spooled body
 	size   int64
 }
@@ -39,8 +38,8 @@ type body struct {
 // into sets d's body fields.
 func (b *body) into(d *Delivery) {
 	d.Size = b.size
-	if b.spool != nil {
-		d.Spool, d.SHA256, d.spool = b.sealed, b.sum, b.spool
+	if b.sealed != nil {
+		d.Spool, d.SHA256, d.spool = b.sealed, b.sum, b.sealed
 		return
 	}
 	d.Raw = b.raw
@@ -48,8 +47,8 @@ func (b *body) into(d *Delivery) {
 
 // close closes a spooled body's file, which removes it.
 func (b *body) close() {
-	if b != nil && b.spool != nil {
-		b.spool.Close()
+	if b != nil && b.sealed != nil {
+		b.sealed.f.Close()
 	}
 }
 
@@ -74,7 +73,7 @@ func spool(dir string, r io.Reader, size int64) (b *body, n int64, err error) {
 	h := sha256.New()
 	n, err = io.Copy(io.MultiWriter(sf.writer(), h), io.LimitReader(r, size))
 	if err == nil && n == size {
-		return &body{spool: f, sealed: sf, sum: hex.EncodeToString(h.Sum(nil)), size: size}, n, nil
+		return &body{sealed: sf, sum: hex.EncodeToString(h.Sum(nil)), size: size}, n, nil
 	}
 	f.Close()
 	return nil, n, err
@@ -184,6 +183,6 @@ func (d *Delivery) Body() *io.SectionReader {
 // release closes the spool file of a handled delivery.
 func (d *Delivery) release() {
 	if d.spool != nil {
-		d.spool.Close()
+		d.spool.f.Close()
 	}
 }

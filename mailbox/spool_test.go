@@ -25,14 +25,14 @@ type spoolInfo struct {
 }
 
 func spoolSeen(d *Delivery, raw []byte) spoolInfo {
-	in := spoolInfo{file: d.spool, dirEntries: -1}
-	if fi, err := d.spool.Stat(); err == nil {
+	in := spoolInfo{file: d.spool.f, dirEntries: -1}
+	if fi, err := d.spool.f.Stat(); err == nil {
 		in.mode = fi.Mode().Perm()
 		in.size = fi.Size()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			in.links = uint64(st.Nlink)
 		}
-		if es, err := os.ReadDir(dirOf(d.spool.Name())); err == nil {
+		if es, err := os.ReadDir(dirOf(d.spool.f.Name())); err == nil {
 			in.dirEntries = len(es)
 		}
 	}
@@ -162,7 +162,7 @@ func TestSpoolEncrypted(t *testing.T) {
 	}
 	defer b.close()
 	onDisk := make([]byte, len(raw))
-	if _, err := b.spool.ReadAt(onDisk, 0); err != nil {
+	if _, err := b.sealed.f.ReadAt(onDisk, 0); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(onDisk, []byte("useless")) {
@@ -182,7 +182,7 @@ func TestSpoolEncrypted(t *testing.T) {
 		b.sealed.iv[i] = 0xff
 	}
 	w := b.sealed.writer()
-	b.spool.Seek(0, 0)
+	b.sealed.f.Seek(0, 0)
 	if _, err := w.Write(raw[:4096]); err != nil {
 		t.Fatal(err)
 	}

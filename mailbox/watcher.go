@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -143,7 +142,7 @@ type Delivery struct {
 	// SHA256 is the hex SHA-256 of a spooled message, computed as it was
 	// read; "" otherwise.
 	SHA256 string
-	spool  *os.File
+	spool  *sealedFile // Spool, to close
 	// TooLarge is set when Size exceeds IMAPConfig.MaxMessageSize: the body
 	// was not downloaded.
 	TooLarge bool

@@ -5,9 +5,26 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"syscall"
+	"testing"
 	"time"
 )
+
+// currentUser returns the names of the user and group the test runs as,
+// for a server (named in a failure) that is to run as them.
+func currentUser(t testing.TB, server string) (name, group string) {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatalf("mailtest: %s: %v", server, err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatalf("mailtest: %s: %v", server, err)
+	}
+	return u.Username, g.Name
+}
 
 // daemon is the master process of a real test server (Dovecot, Cyrus).
 type daemon struct {

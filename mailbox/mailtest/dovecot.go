@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,14 +267,7 @@ service imap-login {
 		// As root Dovecot refuses mail access as uid 0.
 		b.WriteString("mail_uid = nobody\nmail_gid = nogroup\n")
 	} else {
-		u, err := user.Current()
-		if err != nil {
-			t.Fatalf("mailtest: dovecot: %v", err)
-		}
-		g, err := user.LookupGroupId(u.Gid)
-		if err != nil {
-			t.Fatalf("mailtest: dovecot: %v", err)
-		}
+		name, group := currentUser(t, "dovecot")
 		fmt.Fprintf(&b, `default_internal_user = %[1]s
 default_internal_group = %[2]s
 default_login_user = %[1]s
@@ -285,7 +277,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, u.Username, g.Name)
+`, name, group)
 	}
 	return b.String()
 }

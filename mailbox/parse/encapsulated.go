@@ -130,25 +130,11 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 			outLines++
 			continue
 		}
-		j := i + 1
-		for j < len(lines) && j-i < 4 && strings.TrimSpace(lines[j]) == "" {
-			j++
-		}
-		hdrEnd, ok := rawHeaderEnd(lines, j)
+		j, hdrEnd, end, ok := encapsulatedAt(lines, i)
 		if !ok {
 			out = append(out, l)
+			outLines++
 			continue
-		}
-		// The message ends at the end line of this level (an inner one is
-		// stuffed: "- ------- End of Forwarded Message") or with the text.
-		end := len(lines)
-		for k := hdrEnd; k < len(lines); k++ {
-			if !strings.HasPrefix(lines[k], "- ") {
-				if s := parseSeparator(lines[k]); s.end {
-					end = k
-					break
-				}
-			}
 		}
 		body := make([]string, 0, end-j)
 		for _, bl := range lines[j:end] {
@@ -175,6 +161,29 @@ func (p *parser) unwrapEncapsulated(text string, depth int) string {
 		return text
 	}
 	return strings.Join(out, "\n")
+}
+
+// encapsulatedAt finds the message encapsulated below the separator line
+// lines[i]: its header starts at line j (after up to three blank lines)
+// and ends before hdrEnd; the message ends at the end line of this level
+// (an inner one is stuffed: "- ------- End of Forwarded Message"), end,
+// or with the text (len(lines)). ok is false when no raw header follows.
+func encapsulatedAt(lines []string, i int) (j, hdrEnd, end int, ok bool) {
+	j = i + 1
+	for j < len(lines) && j-i < 4 && strings.TrimSpace(lines[j]) == "" {
+		j++
+	}
+	if hdrEnd, ok = rawHeaderEnd(lines, j); !ok {
+		return 0, 0, 0, false
+	}
+	end = len(lines)
+	for k := hdrEnd; k < len(lines); k++ {
+		if !strings.HasPrefix(lines[k], "- ") && parseSeparator(lines[k]).end {
+			end = k
+			break
+		}
+	}
+	return j, hdrEnd, end, true
 }
 
 // readEncapsulated reads the lines of an encapsulated message (its header
@@ -330,20 +339,9 @@ func (p *parser) recodeEncapsulated(data []byte) []byte {
 		if sep := parseSeparator(lines[i]); !sep.ok || sep.end || sep.rule {
 			continue
 		}
-		j := i + 1
-		for j < len(lines) && j-i < 4 && strings.TrimSpace(lines[j]) == "" {
-			j++
-		}
-		hdrEnd, ok := rawHeaderEnd(lines, j)
+		j, hdrEnd, end, ok := encapsulatedAt(lines, i)
 		if !ok {
 			continue
-		}
-		end := len(lines)
-		for k := hdrEnd; k < len(lines); k++ {
-			if !strings.HasPrefix(lines[k], "- ") && parseSeparator(lines[k]).end {
-				end = k
-				break
-			}
 		}
 		body := bytes.Join(raw[hdrEnd:end], []byte("\n"))
 		if utf8.Valid(body) {

@@ -43,3 +43,27 @@ func TestExplain(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainEncapsulatedLine: the note on an encapsulated message names
+// the text line below its separator, counting an earlier separator line
+// that no raw header followed (hand-written input).
+func TestExplainEncapsulatedLine(t *testing.T) {
+	raw := "From: lead@acme.example\r\nTo: escalations@acme.example\r\nSubject: fwd\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"See below.\r\n" + // 1
+		"------- Forwarded Message\r\n" + // 2: no header follows
+		"\r\n" + // 3
+		"no header here\r\n" + // 4
+		"------- Forwarded Message\r\n" + // 5
+		"\r\n" + // 6
+		"From: a@customer.example\r\nTo: support@acme.example\r\nSubject: rude\r\nMessage-ID: <r1@customer.example>\r\n" +
+		"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nYou are useless.\r\n\r\n" +
+		"------- End of Forwarded Message\r\n"
+	m, err := Parse(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Explain(); !strings.Contains(got, "the message at text line 6 (below") {
+		t.Errorf("Explain does not place the message at text line 6:\n%s", got)
+	}
+}

@@ -53,6 +53,15 @@ func eventHash(prev string, id, chain int64, at int64, actor, kind, detail, mess
 // chainHead returns the hash of the last event of a chain: "" for an empty
 // chain, or its anchor when retention removed all of it.
 func (s *Store) chainHead(ctx context.Context, q querier, chain int64) (string, error) {
+	if tx, ok := q.(*sql.Tx); ok {
+		s.idsMu.Lock()
+		h, known := s.heads[chain]
+		known = known && s.idsTx == tx
+		s.idsMu.Unlock()
+		if known {
+			return h, nil
+		}
+	}
 	var h string
 	var err error
 	if chain == 0 {
@@ -91,7 +100,29 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, incident int64, at 
 	if err != nil {
 		return fmt.Errorf("recording a %s event: %w", kind, err)
 	}
+	s.idsMu.Lock()
+	s.useTx(tx)
+	s.heads[chain] = h
+	s.idsMu.Unlock()
 	return nil
+}
+
+// newChain records that chain starts empty in tx: the chain of an
+// incident tx just created (ids are never reused, so no event or anchor
+// of it can exist), which chainHead then need not look for.
+func (s *Store) newChain(tx *sql.Tx, chain int64) {
+	s.idsMu.Lock()
+	s.useTx(tx)
+	s.heads[chain] = ""
+	s.idsMu.Unlock()
+}
+
+// forgetHead drops what chainHead knows of chain, after its events or
+// anchor changed other than by appendEvent.
+func (s *Store) forgetHead(chain int64) {
+	s.idsMu.Lock()
+	delete(s.heads, chain)
+	s.idsMu.Unlock()
 }
 
 // countDetails counts the events of an incident (0: about no incident) of
@@ -364,6 +395,7 @@ func (s *Store) readTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
+	s.forgetIDs()
 	if err := s.keys.load(ctx, tx); err != nil {
 		return err
 	}

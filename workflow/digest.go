@@ -553,9 +553,9 @@ func (d *Desk) NextDigestPeriod(now time.Time) (start, end time.Time) {
 // sent now to each recipient, without sending it: it is queued in a
 // transaction that is rolled back.
 func (d *Desk) PreviewDigest(ctx context.Context, start, end time.Time) ([]*OutMail, error) {
-	tx, err := d.st.db.BeginTx(ctx, nil)
+	tx, err := d.st.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: beginning a transaction: %w", err)
+		return nil, err
 	}
 	defer tx.Rollback()
 	ids, err := d.queueDigest(ctx, tx, start, end, d.now())

@@ -202,6 +202,7 @@ func (s *Store) purgeIncident(ctx context.Context, tx *sql.Tx, id int64, now tim
 	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
 		return err
 	}
+	s.forgetHead(chainOf(id))
 	qs := []string{"DELETE FROM chain_anchors WHERE chain = ?"}
 	for _, r := range refs {
 		qs = append(qs, fmt.Sprintf("DELETE FROM %q WHERE %q = ?", r[0], r[1]))
@@ -252,6 +253,7 @@ func (s *Store) trimChain(ctx context.Context, tx *sql.Tx, chain, last int64) er
 	if chain == 0 {
 		where = "incident_id IS NULL AND ? = 0"
 	}
+	s.forgetHead(chain)
 	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE "+where+" AND id <= ?", args...); err != nil {
 		return err
 	}

@@ -358,9 +358,7 @@ func (s *Store) openString(table, column string, row int64, v []byte) (string, e
 func (s *Store) nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
 	s.idsMu.Lock()
 	defer s.idsMu.Unlock()
-	if s.idsTx != tx {
-		s.idsTx, s.ids = tx, map[string]int64{}
-	}
+	s.useTx(tx)
 	if id := s.ids[table]; id > 0 {
 		s.ids[table] = id + 1
 		return id, nil
@@ -374,11 +372,20 @@ func (s *Store) nextID(ctx context.Context, tx *sql.Tx, table string) (int64, er
 	return id, nil
 }
 
-// forgetIDs drops the counted ids, after a rollback of part of a
-// transaction: the next nextID reads them from the table again.
+// useTx makes tx the transaction whose ids and chain heads are counted,
+// dropping those of another. Called with idsMu held.
+func (s *Store) useTx(tx *sql.Tx) {
+	if s.idsTx != tx {
+		s.idsTx, s.ids, s.heads = tx, map[string]int64{}, map[int64]string{}
+	}
+}
+
+// forgetIDs drops the counted ids and chain heads, after a rollback of
+// part of a transaction or at the start of another: the next nextID and
+// chainHead read them from the tables again.
 func (s *Store) forgetIDs() {
 	s.idsMu.Lock()
-	s.idsTx, s.ids = nil, nil
+	s.idsTx, s.ids, s.heads = nil, nil, nil
 	s.idsMu.Unlock()
 }
 

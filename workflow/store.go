@@ -38,10 +38,14 @@ type Store struct {
 	// stmts are the statements of the privacy layer (ids, chain heads,
 	// keys), prepared once at Open: they run on every insert.
 	stmts map[string]*sql.Stmt
-	// ids counts the next row ids within the transaction idsTx (nextID).
+	// ids counts the next row ids within the transaction idsTx (nextID),
+	// and heads holds the head of each audit chain an event was appended
+	// to in it (chainHead): both are what that transaction wrote, so no
+	// query needs to read them back. begin and a rollback clear them.
 	idsMu sync.Mutex
 	idsTx *sql.Tx
 	ids   map[string]int64
+	heads map[int64]string
 	// hasKeyTable is set once the schema has seal_keys.
 	hasKeyTable bool
 	// encrypted is what this Open did to a database made before encryption.
@@ -253,6 +257,10 @@ func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: beginning a transaction: %w", err)
 	}
+	// What an earlier transaction counted is stale now: another process
+	// may have written since, and a new transaction may even reuse the
+	// address of the old one.
+	s.forgetIDs()
 	// Another process (backstop rotate-key) may have made a new data key
 	// current: seal under it from now on.
 	if s.keys != nil && s.hasKeyTable {

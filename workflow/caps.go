@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"backstop/templates"
@@ -34,7 +36,12 @@ func neverHeldBack(it outItem) bool {
 
 // holdBack records a notice a cap stopped.
 func (d *Desk) holdBack(ctx context.Context, tx *sql.Tx, now time.Time, incident int64, rcpt, template, why, cause string) error {
-	d.log.Warn("notice held back: rate cap reached", "incident", incident, "template", template, "cap", why)
+	level := slog.LevelDebug
+	if d.heldLog.first(lower(rcpt), now) {
+		level = slog.LevelWarn
+	}
+	d.log.Log(ctx, level, "notice held back: rate cap reached", "incident", incident, "template", template, "cap", why,
+		"note", "the next ones to this recipient within the hour are logged at debug level; all are in the held-back summary")
 	_, err := tx.ExecContext(ctx, "INSERT INTO held_back (recipient, incident_id, template, at) VALUES (?, ?, ?, ?)",
 		lower(rcpt), nullID(incident), template, ms(now))
 	if err != nil {
@@ -42,6 +49,35 @@ func (d *Desk) holdBack(ctx context.Context, tx *sql.Tx, now time.Time, incident
 	}
 	return d.event(ctx, tx, incident, now, Actor, EventNoticeHeldBack,
 		fmt.Sprintf("%s to %s held back: %s; it will be in a summary once the cap allows", template, rcpt, why), cause)
+}
+
+// heldBackLog keeps a flood of held-back notices from flooding the log
+// too: the first for a recipient in an hour is a warning, the others are
+// debug lines (each is recorded, counted in the metrics and summarised).
+type heldBackLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// first reports whether no notice to rcpt was logged as held back in the
+// hour before now, and notes now as the last time.
+func (l *heldBackLog) first(rcpt string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	t, seen := l.last[rcpt]
+	if seen && now.Sub(t) < time.Hour && !now.Before(t) {
+		return false
+	}
+	l.last[rcpt] = now
+	for r, t := range l.last { // forget the quiet ones
+		if now.Sub(t) >= time.Hour {
+			delete(l.last, r)
+		}
+	}
+	return true
 }
 
 // summariseHeldBack sends each recipient whose cap has freed one email

@@ -27,3 +27,28 @@ func TestSinceWhen(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldBackLog: a flood of held-back notices logs one warning per
+// recipient and hour; the rest are debug lines.
+func TestHeldBackLog(t *testing.T) {
+	t0 := time.Date(2025, 3, 12, 9, 0, 0, 0, time.UTC)
+	var l heldBackLog
+	for _, c := range []struct {
+		rcpt string
+		at   time.Duration
+		want bool
+	}{
+		{"sam@acme.example", 0, true},
+		{"sam@acme.example", time.Minute, false},
+		{"jane@acme.example", time.Minute, true},
+		{"sam@acme.example", 59 * time.Minute, false},
+		{"sam@acme.example", 61 * time.Minute, true},
+		{"sam@acme.example", 62 * time.Minute, false},
+		{"jane@acme.example", 62 * time.Minute, true},
+		{"sam@acme.example", 30 * time.Minute, true}, // the clock went back
+	} {
+		if got := l.first(c.rcpt, t0.Add(c.at)); got != c.want {
+			t.Errorf("first(%s, +%v) = %v, want %v", c.rcpt, c.at, got, c.want)
+		}
+	}
+}

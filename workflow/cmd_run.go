@@ -245,9 +245,18 @@ func (h *handling) allowedFor(inc *Incident, rl role, addr string) ([]string, er
 		// comes first.
 		out = append(out, usage(CmdCustomer))
 	}
-	pending, err := h.outRows("incident_id = ? AND customer = 1 AND state IN (?, ?, ?)", inc.ID, OutHeld, OutQueued, OutAwaitingApproval)
-	if err != nil {
-		return nil, err
+	// An incident this message opened has no email yet but the notices
+	// this message queued: none pending for the customer, none to resend.
+	fresh := inc.ID == h.opened
+	var pending, resend []*outRow
+	var err error
+	if !fresh {
+		if pending, err = h.outRows("incident_id = ? AND customer = 1 AND state IN (?, ?, ?)", inc.ID, OutHeld, OutQueued, OutAwaitingApproval); err != nil {
+			return nil, err
+		}
+		if resend, err = h.resendable(inc); err != nil {
+			return nil, err
+		}
 	}
 	can := func(verb string) bool { _, ok := NextState(verb, st); return ok }
 	for _, v := range []string{CmdBoundary, CmdEscalate, CmdSever, CmdApology} {
@@ -263,10 +272,6 @@ func (h *handling) allowedFor(inc *Incident, rl role, addr string) ([]string, er
 			out = append(out, CmdApprove)
 			break
 		}
-	}
-	resend, err := h.resendable(inc)
-	if err != nil {
-		return nil, err
 	}
 	if len(resend) > 0 {
 		out = append(out, CmdResend)

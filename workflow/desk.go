@@ -28,6 +28,7 @@ type Desk struct {
 	teamDomains map[string]bool
 	trusted     map[string]bool // lower-cased trusted authserv-ids
 	domain      string          // of the escalations address
+	heldLog     heldBackLog     // when a held-back notice was last logged at Warn, per recipient
 }
 
 // NewDesk checks cfg and returns a desk recording into st and rendering
@@ -117,6 +118,7 @@ type handling struct {
 	rowID    int64  // messages row
 	class    string
 	incident int64
+	opened   int64 // the incident this message opened, if any
 	queued   int
 	dup      bool
 	commands [][2]string // verb, outcome: for Config.Observer after commit

@@ -124,9 +124,8 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	if err != nil {
 		return 0, fmt.Errorf("opening an incident: %w", err)
 	}
-	if err != nil {
-		return 0, err
-	}
+	h.opened = id
+	h.d.st.newChain(h.tx, chainOf(id))
 	if err := h.record(ClassForward, Processed, id, "new incident", true); err != nil {
 		return 0, err
 	}
@@ -342,12 +341,14 @@ func (h *handling) notifyLead(inc *Incident, lead Person, name string, history [
 		return err
 	}
 	data.Reporter = templates.Person(h.reporter())
-	sent, err := boundarySent(h.ctx, h.tx, inc.ID)
-	if err != nil {
-		return err
-	}
-	if !sent.IsZero() {
-		data.BoundarySent = sent.In(h.d.cfg.Timezone)
+	if inc.ID != h.opened { // an incident this message opened sent nothing yet
+		sent, err := boundarySent(h.ctx, h.tx, inc.ID)
+		if err != nil {
+			return err
+		}
+		if !sent.IsZero() {
+			data.BoundarySent = sent.In(h.d.cfg.Timezone)
+		}
 	}
 	ev, err := h.d.evidenceOf(h.ctx, h.tx, inc.ID, h.rowID, h.d.cfg.Evidence == EvidenceInline)
 	if err != nil {

@@ -286,27 +286,33 @@ func tidyText(s string) string {
 		}
 		return r
 	}, s)
-	var out []string
-	blank := true
+	// Written as it goes, one line at a time (every email's text passes
+	// here): a blank line is written only once a line follows it.
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/32)
+	started, blank := false, false
 	for l := range strings.SplitSeq(s, "\n") {
 		l = strings.TrimRight(l, " \t")
 		if l == "" {
-			if !blank {
-				out = append(out, "")
-			}
-			blank = true
+			blank = started
 			continue
 		}
-		blank = false
-		out = append(out, wrapLine(l, textWidth)...)
+		if blank {
+			b.WriteByte('\n')
+			blank = false
+		}
+		started = true
+		if utf8.RuneCountInString(l) <= textWidth && len(l) <= maxWord {
+			b.WriteString(l) // fits: wrapLine's first case, without a slice
+			b.WriteByte('\n')
+			continue
+		}
+		for _, w := range wrapLine(l, textWidth) {
+			b.WriteString(w)
+			b.WriteByte('\n')
+		}
 	}
-	for len(out) > 0 && out[len(out)-1] == "" {
-		out = out[:len(out)-1]
-	}
-	if len(out) == 0 {
-		return ""
-	}
-	return strings.Join(out, "\n") + "\n"
+	return b.String()
 }
 
 // wrapText wraps each line of s at width, keeping s's own line breaks.

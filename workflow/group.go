@@ -99,6 +99,7 @@ func (g *Group) Commit() error {
 	if err != nil {
 		return fmt.Errorf("store: committing %d message(s): %w", g.count, err)
 	}
+	g.d.st.askCheckpoint()
 	for _, f := range g.done {
 		f()
 	}

@@ -30,6 +30,16 @@ var migrationFiles embed.FS
 type Store struct {
 	db   *sql.DB
 	path string
+	dsn  string // what Open opened, for the checkpointer's own connection
+	// checkpointNow asks RunCheckpoints for a checkpoint now (a group
+	// committed): buffered, one request at most.
+	checkpointNow chan struct{}
+
+	// afterCheckpoint, when set, is told what each of RunCheckpoints'
+	// checkpoints found: the WAL's frames and how many are in the
+	// database now (tests wait for it).
+	afterCheckpoint func(walFrames, copied int)
+
 	desk atomic.Pointer[Desk] // queues notices for the dispatcher; set by NewDesk
 	keys *keyring
 	// afterBatch, when set, runs after each committed batch of a sealing
@@ -102,7 +112,7 @@ func Open(ctx context.Context, filename string, key []byte) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, path: filename, keys: keys}
+	s := &Store{db: db, path: filename, dsn: dsn, keys: keys, checkpointNow: make(chan struct{}, 1)}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: opening %s: %w (is it an SQLite database?)", filename, err)

@@ -30,6 +30,9 @@ type outItem struct {
 	// caps: the scheduler bounds them by construction (one per lead per
 	// week, one per incident per interval), and a cap must not lose them.
 	scheduled bool
+	// rendered, when set, is the rendering of template with data, started
+	// ahead (renderAhead); data must not change after it started.
+	rendered *pendingRender
 }
 
 // storedMail is the outbox's mail column: an OutMail without what has its
@@ -97,7 +100,13 @@ func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outI
 		}
 	}
 
-	r, err := d.tmpl.Render(it.template, it.data)
+	var r *templates.Rendered
+	var err error
+	if it.rendered != nil {
+		r, err = it.rendered.wait()
+	} else {
+		r, err = d.tmpl.Render(it.template, it.data)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("rendering %s: %w", it.template, err)
 	}

@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -420,7 +419,25 @@ type daemon struct {
 	tail    []string
 }
 
-var handledLine = regexp.MustCompile(`msg="imap: message handled".* uid=(\d+)`)
+// handledUID returns the UID of an "imap: message handled" log line. It
+// reads every line backstop logs, on the machine being measured: no
+// regexp.
+func handledUID(line string) (uint32, bool) {
+	_, rest, ok := strings.Cut(line, `msg="imap: message handled"`)
+	if !ok {
+		return 0, false
+	}
+	_, rest, ok = strings.Cut(rest, " uid=")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	uid, err := strconv.ParseUint(rest[:end], 10, 32)
+	return uint32(uid), err == nil
+}
 
 // start runs backstop serve on box with a fresh database; extra lines go
 // into the imap section of its configuration.
@@ -503,10 +520,9 @@ func (d *daemon) read(r io.Reader) {
 		now := time.Now()
 		line := sc.Text()
 		d.mu.Lock()
-		if m := handledLine.FindStringSubmatch(line); m != nil {
-			uid, _ := strconv.ParseUint(m[1], 10, 32)
-			if _, dup := d.handled[uint32(uid)]; !dup {
-				d.handled[uint32(uid)] = now
+		if uid, ok := handledUID(line); ok {
+			if _, dup := d.handled[uid]; !dup {
+				d.handled[uid] = now
 			}
 		} else {
 			d.tail = append(d.tail, line)

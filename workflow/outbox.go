@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -176,9 +177,23 @@ type outRecord struct {
 	prevState   string
 }
 
+// encode returns m as stored in the outbox's mail column: JSON, with
+// "<", ">" and "&" as they are (json.Marshal's escaping of them, meant for
+// HTML pages, would make an HTML body larger to store and to seal, and
+// slower to write; it reads back the same either way).
+func (m *storedMail) encode() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // insertOutbox stores an email, with the envelope sender of envelopeFor.
 func (d *Desk) insertOutbox(ctx context.Context, tx *sql.Tx, now time.Time, r outRecord) (int64, string, error) {
-	blob, err := json.Marshal(r.mail)
+	blob, err := r.mail.encode()
 	if err != nil {
 		return 0, "", fmt.Errorf("encoding %s: %w", r.template, err)
 	}

@@ -821,6 +821,14 @@ func TestHistory(t *testing.T) {
 			t.Errorf("lead notice lacks %q:\n%s", want, notice.Text)
 		}
 	}
+	// INC-1 is the customer's and the organisation's: listed once, and
+	// the newest comes first.
+	if n := strings.Count(notice.Text, "INC-1, "); n != 1 {
+		t.Errorf("INC-1 listed %d times:\n%s", n, notice.Text)
+	}
+	if strings.Index(notice.Text, "INC-2, ") > strings.Index(notice.Text, "INC-1, ") {
+		t.Errorf("the history is not newest first:\n%s", notice.Text)
+	}
 }
 
 func TestSeveredIncidentTakesEvidence(t *testing.T) {

@@ -70,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	gc := tuneGC(os.Getenv)
 	stopProfile, err := startProfile()
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	d.notifier = newNotifier(os.Getenv)
-	log.Info("backstop serving", "mailbox", cfg.IMAP.Mailbox, "imap", cfg.IMAP.Host, "smtp", cfg.SMTP.Host, "db", cfg.Storage.Path)
+	log.Info("backstop serving", "mailbox", cfg.IMAP.Mailbox, "imap", cfg.IMAP.Host, "smtp", cfg.SMTP.Host, "db", cfg.Storage.Path, "gogc", gc)
 	err = d.run(ctx)
 	log.Info("backstop stopped")
 	return err

@@ -35,7 +35,7 @@ func (s *session) processAll(ctx context.Context, uids []imap.UID, redelivered b
 			err = derr
 		}
 	}()
-	windows, stop := s.fetchWindows(ctx, uids)
+	windows, stop := s.fetchWindows(ctx, uids, redelivered)
 	defer stop()
 	for w := range windows {
 		if w.err != nil {
@@ -56,10 +56,17 @@ type window struct {
 	metas  map[imap.UID]meta
 	bodies map[imap.UID]*body
 	err    error
+	// ahead are its deliveries being prepared since it was fetched
+	// (prepareAhead), and stopAhead ends that.
+	ahead     map[imap.UID]*preparedDelivery
+	stopAhead func()
 }
 
-// release closes the spooled bodies of a window not handled.
+// release stops preparing a window and closes its spooled bodies.
 func (w *window) release() {
+	if w.stopAhead != nil {
+		w.stopAhead()
+	}
 	for _, b := range w.bodies {
 		b.close()
 	}
@@ -69,10 +76,12 @@ func (w *window) release() {
 // fetchWindows fetches uids' sizes and bodies window by window, one
 // window ahead of the caller: the next window's FETCH runs while the
 // caller decides the current one, and the server's work on the move of the
-// one before (startDispose) overlaps too. A failure ends the channel with
-// a window holding only err. stop ends it early and releases what it
-// fetched and the caller did not take.
-func (s *session) fetchWindows(ctx context.Context, uids []imap.UID) (<-chan window, func()) {
+// one before (startDispose) overlaps too. A fetched window's messages start
+// being prepared at once (prepareAhead), so that the first of them is
+// ready when the caller takes it. A failure ends the channel with a window
+// holding only err. stop ends it early and releases what it fetched and
+// the caller did not take.
+func (s *session) fetchWindows(ctx context.Context, uids []imap.UID, redelivered bool) (<-chan window, func()) {
 	ch := make(chan window) // unbuffered: two windows' bodies at most
 	quit := make(chan struct{})
 	finished := make(chan struct{})
@@ -101,6 +110,9 @@ func (s *session) fetchWindows(ctx context.Context, uids []imap.UID) (<-chan win
 				n := s.windowLen(chunk, metas)
 				w := window{uids: chunk[:n], metas: metas}
 				w.bodies, w.err = s.fetchWindow(w.uids, metas)
+				if w.err == nil {
+					w.ahead, w.stopAhead = s.prepareAhead(w.uids, metas, redelivered, w.bodies)
+				}
 				if !send(w) || w.err != nil {
 					return
 				}
@@ -170,9 +182,12 @@ func (s *session) fetchWindow(uids []imap.UID, metas map[imap.UID]meta) (map[ima
 func (s *session) processWindow(ctx context.Context, w window, redelivered bool) (done bool, err error) {
 	uids, metas, bodies := w.uids, w.metas, w.bodies
 	defer w.release() // a spooled body not handled (shutdown, error)
-
-	ahead, stopAhead := s.prepareAhead(uids, metas, redelivered, bodies)
-	defer stopAhead()
+	ahead := w.ahead
+	if w.stopAhead == nil {
+		var stopAhead func()
+		ahead, stopAhead = s.prepareAhead(uids, metas, redelivered, bodies)
+		defer stopAhead()
+	}
 
 	// Whatever way this returns, a Committer's outcomes are committed
 	// (or rolled back), so that the store is not left in a transaction;

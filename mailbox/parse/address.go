@@ -54,17 +54,20 @@ var brokenWordRe = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?]*\s[^?]*\?=`)
 // alone (then Address is empty: it is never guessed).
 func parseLooseAddress(s string) Address {
 	s = strings.TrimSpace(decodeWords(cleanSpaces(s)))
-	s = exchangeLinkRe.ReplaceAllString(s, "$1")
+	at := strings.Contains(s, "@") // every address expression needs one
+	if at && containsFoldASCII(s, "mailto:") {
+		s = exchangeLinkRe.ReplaceAllString(s, "$1")
+	}
 	s = strings.Trim(s, "*_ \t,;")
 	if s == "" {
 		return Address{}
 	}
 	var a Address
-	if loc := bracketedRe.FindStringSubmatchIndex(s); loc != nil {
+	if loc := submatchIf(at, bracketedRe, s); loc != nil {
 		a.Address = s[loc[2]:loc[3]]
 		rest := s[:loc[0]] + " " + s[loc[1]:]
 		a.Name = cleanName(rest)
-	} else if loc := emailRe.FindStringIndex(s); loc != nil {
+	} else if loc := indexIf(at, emailRe, s); loc != nil {
 		a.Address = s[loc[0]:loc[1]]
 		a.Name = cleanName(s[:loc[0]] + " " + s[loc[1]:])
 	} else {

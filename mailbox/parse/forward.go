@@ -245,6 +245,10 @@ func parseSeparator(s string) separator {
 		}
 		return separator{}
 	}
+	if !decorated && (utf8.RuneCountInString(core) > 70 || !endsWithColon(core)) {
+		// Undecorated phrases ("Begin forwarded message:") end in a colon.
+		return separator{}
+	}
 	lc := lowerText(core)
 	if decorated {
 		for _, w := range endForwardWords {
@@ -252,10 +256,6 @@ func parseSeparator(s string) separator {
 				return separator{ok: true, end: true}
 			}
 		}
-	}
-	if !decorated && (utf8.RuneCountInString(core) > 70 || !endsWithColon(core)) {
-		// Undecorated phrases ("Begin forwarded message:") end in a colon.
-		return separator{}
 	}
 	for _, w := range forwardWords {
 		if strings.Contains(lc, w) {
@@ -351,11 +351,11 @@ func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quo
 		ok := false
 		switch {
 		case verb != nil && (colon || decorated) && verb[1] >= len(core)/3 &&
-			(emailRe.MatchString(core) || dateishRe.MatchString(core)):
+			holdsAddressOrDate(core):
 			ok = true
 		case verb != nil && colon && deeper:
 			ok = true
-		case colon && (deeper || afterSeparator) && (emailRe.MatchString(core) || dateishRe.MatchString(core)) && len(core) < 300:
+		case colon && (deeper || afterSeparator) && holdsAddressOrDate(core) && len(core) < 300:
 			ok = true
 		case decorated && !colon && verb != nil && endsDecorated(t) && len(core) < 120:
 			// "---- Name wrote ----" (Android mail apps): a name and a
@@ -397,6 +397,12 @@ func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quo
 	return quoteHeader{}, false
 }
 
+// holdsAddressOrDate reports an address (emailRe) or a date (dateishRe) in
+// s; an address needs an "@" and a date a digit.
+func holdsAddressOrDate(s string) bool {
+	return strings.Contains(s, "@") && emailRe.MatchString(s) || hasASCIIDigit(s) && dateishRe.MatchString(s)
+}
+
 // maxQuoteHeaderLines is how many lines a wrapped quote header may take
 // ("<" and "mailto:" wrapped onto lines of their own by a relay).
 const maxQuoteHeaderLines = 6
@@ -418,8 +424,22 @@ func endsDecorated(s string) bool {
 
 // holdsDate reports a date or a time of day in s.
 func holdsDate(s string) bool {
+	if !hasASCIIDigit(s) {
+		return false // both expressions need a digit
+	}
 	s = cleanSpaces(s)
 	return dateishRe.MatchString(s) || anyTimeRe.MatchString(s)
+}
+
+// hasASCIIDigit reports a digit 0-9 in s: dateishRe and anyTimeRe cannot
+// match text without one.
+func hasASCIIDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // opensAttribution reports whether a line can be the first line of a
@@ -427,8 +447,10 @@ func holdsDate(s string) bool {
 // or an address.
 func opensAttribution(s string) bool {
 	s = cleanSpaces(s)
-	return quoteHeaderLead.MatchString(s) || dateishRe.MatchString(s) || anyTimeRe.MatchString(s) ||
-		strings.ContainsAny(s, "<@(") || parseSeparator(s).ok
+	if strings.ContainsAny(s, "<@(") || quoteHeaderLead.MatchString(s) {
+		return true
+	}
+	return hasASCIIDigit(s) && (dateishRe.MatchString(s) || anyTimeRe.MatchString(s)) || parseSeparator(s).ok
 }
 
 // nextContentDepth returns the quote level and index of the first non-blank
@@ -478,14 +500,51 @@ func splitAttribution(t string) (name, date string, english bool) {
 }
 
 func hasDigitOutsideAddress(s string) bool {
+	if strings.IndexFunc(s, unicode.IsDigit) < 0 {
+		return false
+	}
+	if !strings.Contains(s, "@") {
+		return true // no address to take out
+	}
 	s = emailRe.ReplaceAllString(s, "")
 	return strings.IndexFunc(s, unicode.IsDigit) >= 0
+}
+
+// mayHoldAttributionMarker reports whether attributionMarkerRe can match
+// s: every marker but "tarihinde" has a letter outside ASCII (none that
+// folds to an ASCII one).
+func mayHoldAttributionMarker(s string) bool {
+	return !isASCII(s) || containsFoldASCII(s, "tarihinde")
+}
+
+// containsFoldASCII reports whether s holds word (lower-case ASCII) in any
+// mix of ASCII cases. It is (?i)word in an expression for words with no
+// "k" or "s" (whose other cases include a non-ASCII letter).
+func containsFoldASCII(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for j < len(word) && lowerASCII(s[i+j]) == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // splitNameDate splits "DATE, NAME <addr>", "NAME <addr>, DATE", "NAME 于
 // DATE" and the like.
 func splitNameDate(t string) (name, date string) {
-	if m := attributionMarkerRe.FindStringIndex(t); m != nil && strings.TrimSpace(t[:m[0]]) != "" && strings.TrimSpace(t[m[1]:]) != "" {
+	at := strings.Contains(t, "@") // bracketedRe and emailRe need one
+	if m := indexIf(mayHoldAttributionMarker(t), attributionMarkerRe, t); m != nil && strings.TrimSpace(t[:m[0]]) != "" && strings.TrimSpace(t[m[1]:]) != "" {
 		l, r := t[:m[0]], t[m[1]:]
 		if hasDigitOutsideAddress(l) && !hasDigitOutsideAddress(r) {
 			return r, l
@@ -494,7 +553,7 @@ func splitNameDate(t string) (name, date string) {
 			return l, r
 		}
 	}
-	if loc := bracketedRe.FindStringIndex(t); loc != nil || emailRe.MatchString(t) {
+	if loc := indexIf(at, bracketedRe, t); loc != nil || at && emailRe.MatchString(t) {
 		if loc == nil {
 			loc = emailRe.FindStringIndex(t)
 		}
@@ -515,6 +574,15 @@ func splitNameDate(t string) (name, date string) {
 		return t[i+1:], t[:i]
 	}
 	return t, ""
+}
+
+// indexIf is re.FindStringIndex(s) when may (a cheap test that s can match
+// re) is set, and nil otherwise.
+func indexIf(may bool, re *regexp.Regexp, s string) []int {
+	if !may {
+		return nil
+	}
+	return re.FindStringIndex(s)
 }
 
 // lastDelimiter returns the index just past the date in a "DATE NAME"
@@ -573,14 +641,20 @@ func suffixLen(s string) int {
 }
 
 func cleanAttrName(s string) string {
-	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	if mayHoldAttributionMarker(s) {
+		s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	}
 	s = strings.TrimSpace(s)
-	s = leadingAMPMRe.ReplaceAllString(s, "")
+	if !isASCII(s) { // the AM/PM words are not ASCII
+		s = leadingAMPMRe.ReplaceAllString(s, "")
+	}
 	return strings.Trim(s, " ,、:：")
 }
 
 func cleanAttrDate(s string) string {
-	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	if mayHoldAttributionMarker(s) {
+		s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	}
 	return strings.Trim(strings.Join(strings.Fields(s), " "), " ,、:：")
 }
 

@@ -71,11 +71,14 @@ func lowerText(s string) string {
 // in any language of headerLabels. Labels may be bold ("*From:*"), use a
 // full-width colon, or have a (non-breaking) space before the colon.
 func parseLabelLine(s string) (blockField, string, bool) {
+	if indexColon(s) < 0 {
+		return fieldNone, "", false // most lines of a text
+	}
 	s = strings.TrimSpace(cleanSpaces(s))
 	if s == "" {
 		return fieldNone, "", false
 	}
-	i := strings.IndexAny(s, ":：")
+	i := indexColon(s)
 	if i <= 0 || i > 48 {
 		return fieldNone, "", false
 	}
@@ -84,13 +87,56 @@ func parseLabelLine(s string) (blockField, string, bool) {
 	if strings.HasPrefix(s[i:], "：") {
 		colonLen = len("：")
 	}
-	f, ok := headerLabels[lowerText(strings.Join(strings.Fields(label), " "))]
+	f, ok := lookupLabel(label)
 	if !ok {
 		return fieldNone, "", false
 	}
 	value := strings.TrimSpace(strings.TrimLeft(s[i+colonLen:], " *_"))
 	value = strings.TrimSpace(strings.TrimSuffix(value, "*"))
 	return f, value, true
+}
+
+// lookupLabel looks label up in headerLabels: lower-cased (lowerText), its
+// words separated by one space. An ASCII label is folded into a buffer, not
+// into new strings.
+func lookupLabel(label string) (blockField, bool) {
+	var buf [64]byte
+	n, space := 0, false
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if c >= utf8.RuneSelf || n+2 > len(buf) {
+			f, ok := headerLabels[lowerText(strings.Join(strings.Fields(label), " "))]
+			return f, ok
+		}
+		switch c {
+		case ' ', '\t', '\n', '\v', '\f', '\r': // unicode.IsSpace in ASCII
+			space = n > 0
+			continue
+		}
+		if space {
+			buf[n] = ' '
+			n++
+			space = false
+		}
+		buf[n] = lowerASCII(c)
+		n++
+	}
+	f, ok := headerLabels[string(buf[:n])]
+	return f, ok
+}
+
+// indexColon is strings.IndexAny(s, ":："): the index of the first colon,
+// ASCII or full-width, or -1.
+func indexColon(s string) int {
+	i := strings.IndexByte(s, ':')
+	before := s
+	if i >= 0 {
+		before = s[:i]
+	}
+	if j := strings.Index(before, "："); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // headerBlock is a forwarded message's header block: a run of consecutive
@@ -104,11 +150,11 @@ type headerBlock struct {
 
 // findHeaderBlock reports the header block starting at line i, if any.
 func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
-	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
 	f, v, ok := parseLabelLine(lines[i].text)
 	if !ok {
-		return hb, false
+		return headerBlock{start: i, depth: lines[i].depth}, false
 	}
+	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
 	distinct := 0
 	var last blockField
 	english := 0
@@ -151,7 +197,7 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 		if !ok {
 			// A wrapped recipient list continues the previous field.
 			if (last == fieldTo || last == fieldCc || last == fieldBcc) && strings.Contains(l.text, "@") &&
-				!strings.ContainsAny(l.text, ":：") {
+				indexColon(l.text) < 0 {
 				hb.values[last] += " " + strings.TrimSpace(l.text)
 				j++
 				continue
@@ -231,13 +277,23 @@ type separator struct {
 
 const decorChars = "-_=*~#<>—–━─"
 
+// mayBeDecor reports whether c can be the first or the last byte of a
+// character of decorChars or a space (all of whose non-ASCII characters
+// are outside ASCII in every byte).
+func mayBeDecor(c byte) bool {
+	return c >= utf8.RuneSelf || strings.IndexByte(decorChars+" ", c) >= 0
+}
+
 func parseSeparator(s string) separator {
 	t := strings.TrimSpace(cleanSpaces(s))
 	if t == "" || len(t) > 160 {
 		return separator{}
 	}
-	core := strings.Trim(t, decorChars+" ")
-	decor := utf8.RuneCountInString(t) - utf8.RuneCountInString(core)
+	core, decor := t, 0
+	if mayBeDecor(t[0]) || mayBeDecor(t[len(t)-1]) {
+		core = strings.Trim(t, decorChars+" ")
+		decor = utf8.RuneCountInString(t) - utf8.RuneCountInString(core)
+	}
 	decorated := decor >= 4 && strings.ContainsAny(t[:1], decorChars)
 	if core == "" {
 		if utf8.RuneCountInString(t) >= 8 && !strings.ContainsAny(t, "*~#<>") {
@@ -245,7 +301,7 @@ func parseSeparator(s string) separator {
 		}
 		return separator{}
 	}
-	if !decorated && (utf8.RuneCountInString(core) > 70 || !endsWithColon(core)) {
+	if !decorated && (!endsWithColon(core) || utf8.RuneCountInString(core) > 70) {
 		// Undecorated phrases ("Begin forwarded message:") end in a colon.
 		return separator{}
 	}
@@ -950,8 +1006,11 @@ func endsWithColon(s string) bool {
 // isUnknownLabelLine reports a line shaped like "Label: value" with a short
 // label of at most three words.
 func isUnknownLabelLine(s string) bool {
+	if indexColon(s) < 0 {
+		return false
+	}
 	s = strings.TrimSpace(cleanSpaces(s))
-	i := strings.IndexAny(s, ":：")
+	i := indexColon(s)
 	if i <= 0 || i > 40 {
 		return false
 	}
@@ -980,7 +1039,7 @@ func findGenericHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 			}
 			vals = append(vals, v)
 		} else if isUnknownLabelLine(t) {
-			k := strings.IndexAny(t, ":：")
+			k := indexColon(t)
 			v := strings.TrimSpace(strings.TrimLeft(t[k:], ":： *_"))
 			vals = append(vals, v)
 		} else {

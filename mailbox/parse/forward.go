@@ -15,6 +15,19 @@ type textLine struct {
 	depth int
 	text  string
 	n     int // line number in the text, from 1 (the pieces of a one-line header block share it)
+
+	sep      separator // parseSeparator(text), once sepKnown (see lineSeparator)
+	sepKnown bool
+}
+
+// lineSeparator is parseSeparator(lines[i].text), worked out once per line:
+// the rules ask it of the same line several times.
+func lineSeparator(lines []textLine, i int) separator {
+	if !lines[i].sepKnown {
+		lines[i].sep = parseSeparator(lines[i].text)
+		lines[i].sepKnown = true
+	}
+	return lines[i].sep
 }
 
 // splitLines cuts text into lines and reads their quote level.
@@ -205,7 +218,7 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 			// A subject wrapped onto an unindented line: the line after
 			// it ends the block (a blank line) or is the next field.
 			if last == fieldSubject && utf8.RuneCountInString(lines[j-1].text) >= minWrappedLine &&
-				wrappedFieldEnds(lines, j+1, hb.depth) && !parseSeparator(l.text).ok {
+				wrappedFieldEnds(lines, j+1, hb.depth) && !lineSeparator(lines, j).ok {
 				hb.values[last] += " " + strings.TrimSpace(l.text)
 				last = fieldNone
 				j++
@@ -737,7 +750,7 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 	j := i
 	// Separator lines (possibly several: a CSS divider above a phrase).
 	for k := 0; k < 3 && j < len(lines); k++ {
-		sep := parseSeparator(lines[j].text)
+		sep := lineSeparator(lines, j)
 		if !sep.ok || sep.end {
 			break
 		}
@@ -767,7 +780,7 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 			}
 			// Zoho repeats the separator below the block.
 			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d == hb.depth {
-				if sep := parseSeparator(lines[idx].text); sep.ok && !sep.end && (sep.phrase || !sep.rule) {
+				if sep := lineSeparator(lines, idx); sep.ok && !sep.end && (sep.phrase || !sep.rule) {
 					b.end = idx + 1
 				}
 			}
@@ -880,7 +893,7 @@ func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOrigin
 	for i := 0; i < len(lines); {
 		l := lines[i]
 		if !isBlank(l.text) && len(bounds) < maxOriginals {
-			if sep := parseSeparator(l.text); sep.end && cur > 0 {
+			if cur > 0 && lineSeparator(lines, i).end {
 				// "End forwarded message": back to what encloses the
 				// forwarded message (and the messages it quotes).
 				s := cur

@@ -73,7 +73,7 @@ loop:
 			stop(i, "mobile or web client footer")
 			break loop
 		}
-		if sep := parseSeparator(l.text); sep.ok && !sep.end {
+		if sep := lineSeparator(lines, i); sep.ok && !sep.end {
 			if sep.phrase {
 				stop(i, "separator naming a forwarded or original message")
 				break

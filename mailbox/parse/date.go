@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // monthNames maps month names and their usual abbreviations, lower-cased, in
@@ -94,7 +95,6 @@ var (
 	reAMPM       = regexp.MustCompile(`(?i)^\s*(a\.?\s?m\.?|p\.?\s?m\.?|π\.?\s?μ\.?|μ\.?\s?μ\.?)(\W|$)`)
 	reAMPMBefore = regexp.MustCompile(`(午前|午後|上午|下午|晚上|凌晨|中午|오전|오후)\s*$`)
 	reOffset     = regexp.MustCompile(`(?i)(?:\b(?:gmt|utc|ut)\s*)?([+\-−])\s*(\d{1,2})(?::?(\d{2}))?\b`)
-	reWord       = regexp.MustCompile(`[\p{L}]+\.?|\d+`)
 )
 
 // parseLooseDate reads a date as mail clients print it in forwarded header
@@ -220,8 +220,9 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 		num   int
 		month int
 	}
-	var toks []tok
-	for _, w := range reWord.FindAllString(s, -1) {
+	var words [16]string
+	toks := make([]tok, 0, 16)
+	for _, w := range dateWords(s, words[:0]) {
 		t := tok{s: w, num: -1}
 		if w[0] >= '0' && w[0] <= '9' {
 			t.num = atoi(w)
@@ -298,6 +299,41 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 		return time.Time{}, false // 31 February
 	}
 	return t, true
+}
+
+// dateWords appends the words of s to out: runs of letters (\p{L}) with
+// the dot that may follow them, and runs of digits 0-9, as
+// regexp.MustCompile(`[\p{L}]+\.?|\d+`).FindAllString(s, -1) finds them.
+func dateWords(s string, out []string) []string {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case unicode.IsLetter(r):
+			j := i + size
+			for j < len(s) {
+				r, size := utf8.DecodeRuneInString(s[j:])
+				if !unicode.IsLetter(r) {
+					break
+				}
+				j += size
+			}
+			if j < len(s) && s[j] == '.' {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		case r >= '0' && r <= '9':
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		default:
+			i += size
+		}
+	}
+	return out
 }
 
 // submatchIf is re.FindStringSubmatchIndex(s) when may (a cheap test that

@@ -622,7 +622,7 @@ func splitNameDate(t string) (name, date string) {
 			return l, r
 		}
 	}
-	if loc := indexIf(at, bracketedRe, t); loc != nil || at && emailRe.MatchString(t) {
+	if loc := bracketedIf(at, t, false); loc != nil || at && emailRe.MatchString(t) {
 		if loc == nil {
 			loc = emailRe.FindStringIndex(t)
 		}
@@ -652,6 +652,15 @@ func indexIf(may bool, re *regexp.Regexp, s string) []int {
 		return nil
 	}
 	return re.FindStringIndex(s)
+}
+
+// bracketedIf is findBracketed(s, sub) when may (s has an "@") is set, and
+// nil otherwise.
+func bracketedIf(may bool, s string, sub bool) []int {
+	if !may {
+		return nil
+	}
+	return findBracketed(s, sub)
 }
 
 // lastDelimiter returns the index just past the date in a "DATE NAME"

@@ -5,6 +5,8 @@ import (
 	"mime"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
@@ -12,6 +14,44 @@ import (
 
 // emailRe matches an address as written in running text or a header block.
 var emailRe = regexp.MustCompile(`[\p{L}\p{N}._%+\-'!#$&*/=?^{|}~]+@[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?)+`)
+
+// findEmail is emailRe.FindStringIndex(s), run from where a match can
+// first start: a match is a run of local-part characters, an "@" and a
+// domain, and the run holds no "@", so no match starts before the run
+// that ends at the first "@" of s. The expression looks at nothing before
+// its match.
+func findEmail(s string) []int {
+	q := emailStart(s)
+	if q < 0 {
+		return nil
+	}
+	loc := emailRe.FindStringIndex(s[q:])
+	if loc != nil {
+		loc[0] += q
+		loc[1] += q
+	}
+	return loc
+}
+
+// hasEmail is emailRe.MatchString(s), as findEmail runs it.
+func hasEmail(s string) bool {
+	q := emailStart(s)
+	return q >= 0 && emailRe.MatchString(s[q:])
+}
+
+// emailStart returns the start of the run of emailRe's local-part
+// characters that ends at the first "@" of s, or -1 without an "@".
+func emailStart(s string) int {
+	q := strings.IndexByte(s, '@')
+	for q > 0 {
+		r, size := utf8.DecodeLastRuneInString(s[:q])
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !strings.ContainsRune("._%+-'!#$&*/=?^{|}~", r) {
+			break
+		}
+		q -= size
+	}
+	return q
+}
 
 // exchangeLinkRe matches an address followed by the link Exchange adds in
 // plain text: "a@b<mailto:a@b>".
@@ -159,7 +199,7 @@ func parseLooseAddress(s string) Address {
 		a.Address = s[loc[2]:loc[3]]
 		rest := s[:loc[0]] + " " + s[loc[1]:]
 		a.Name = cleanName(rest)
-	} else if loc := indexIf(at, emailRe, s); loc != nil {
+	} else if loc := findEmail(s); loc != nil {
 		a.Address = s[loc[0]:loc[1]]
 		a.Name = cleanName(s[:loc[0]] + " " + s[loc[1]:])
 	} else {

@@ -469,7 +469,7 @@ func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quo
 // holdsAddressOrDate reports an address (emailRe) or a date (dateishRe) in
 // s; an address needs an "@" and a date a digit.
 func holdsAddressOrDate(s string) bool {
-	return strings.Contains(s, "@") && emailRe.MatchString(s) || hasASCIIDigit(s) && dateishRe.MatchString(s)
+	return hasEmail(s) || hasASCIIDigit(s) && dateishRe.MatchString(s)
 }
 
 // maxQuoteHeaderLines is how many lines a wrapped quote header may take
@@ -622,9 +622,9 @@ func splitNameDate(t string) (name, date string) {
 			return l, r
 		}
 	}
-	if loc := bracketedIf(at, t, false); loc != nil || at && emailRe.MatchString(t) {
+	if loc := bracketedIf(at, t, false); loc != nil || at && hasEmail(t) {
 		if loc == nil {
-			loc = emailRe.FindStringIndex(t)
+			loc = findEmail(t)
 		}
 		left, right := t[:loc[0]], t[loc[1]:]
 		addr := t[loc[0]:loc[1]]
@@ -1074,7 +1074,7 @@ func findGenericHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 	}
 	if _, ok := hb.values[fieldFrom]; !ok {
 		for _, v := range vals {
-			if emailRe.MatchString(v) {
+			if hasEmail(v) {
 				hb.values[fieldFrom] = v
 				break
 			}

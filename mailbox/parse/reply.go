@@ -185,5 +185,5 @@ func looksLikeAttribution(lines []textLine, i int) bool {
 	if !endsWithColon(t) || len(t) > 300 {
 		return false
 	}
-	return emailRe.MatchString(t) && (anyTimeRe.MatchString(t) || dateishRe.MatchString(t))
+	return hasEmail(t) && (anyTimeRe.MatchString(t) || dateishRe.MatchString(t))
 }

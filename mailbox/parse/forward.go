@@ -569,11 +569,8 @@ func splitAttribution(t string) (name, date string, english bool) {
 }
 
 func hasDigitOutsideAddress(s string) bool {
-	if strings.IndexFunc(s, unicode.IsDigit) < 0 {
-		return false
-	}
 	if !strings.Contains(s, "@") {
-		return true // no address to take out
+		return strings.IndexFunc(s, unicode.IsDigit) >= 0 // no address to take out
 	}
 	s = emailRe.ReplaceAllString(s, "")
 	return strings.IndexFunc(s, unicode.IsDigit) >= 0

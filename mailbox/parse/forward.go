@@ -583,9 +583,11 @@ func mayHoldAttributionMarker(s string) bool {
 	return !isASCII(s) || containsFoldASCII(s, "tarihinde")
 }
 
-// containsFoldASCII reports whether s holds word (lower-case ASCII) in any
-// mix of ASCII cases. It is (?i)word in an expression for words with no
-// "k" or "s" (whose other cases include a non-ASCII letter).
+// containsFoldASCII reports whether s holds word (lower-case) in any mix of
+// ASCII cases. It is (?i)word in an expression for ASCII words with no "k"
+// or "s" (whose other cases include a non-ASCII letter), and
+// strings.Contains(strings.ToLower(s), word) for ASCII s. A word that is
+// not ASCII is never found in ASCII s.
 func containsFoldASCII(s, word string) bool {
 	for i := 0; i+len(word) <= len(s); i++ {
 		j := 0

@@ -159,6 +159,16 @@ func isFooter(s string) bool {
 		return false
 	}
 	s = cleanSpaces(s)
+	if isASCII(s) {
+		// strings.ToLower of ASCII text is its ASCII lower case, in
+		// which only the ASCII keywords can be.
+		for _, k := range footerKeywords {
+			if containsFoldASCII(s, k) {
+				return footerRe.MatchString(s)
+			}
+		}
+		return false
+	}
 	ls := strings.ToLower(s)
 	for _, k := range footerKeywords {
 		if strings.Contains(ls, k) {

@@ -589,8 +589,18 @@ func mayHoldAttributionMarker(s string) bool {
 // strings.Contains(strings.ToLower(s), word) for ASCII s. A word that is
 // not ASCII is never found in ASCII s.
 func containsFoldASCII(s, word string) bool {
+	if word == "" {
+		return true
+	}
+	first, firstUp := word[0], word[0]
+	if first >= 'a' && first <= 'z' {
+		firstUp = first - ('a' - 'A')
+	}
 	for i := 0; i+len(word) <= len(s); i++ {
-		j := 0
+		if s[i] != first && s[i] != firstUp {
+			continue
+		}
+		j := 1
 		for j < len(word) && lowerASCII(s[i+j]) == word[j] {
 			j++
 		}

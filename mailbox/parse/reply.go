@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -153,6 +154,17 @@ func stripSignature(text string) string {
 	return joinTrimmed(lines)
 }
 
+// footerKeywordsASCII are the footerKeywords that are ASCII.
+var footerKeywordsASCII = func() [][]byte {
+	var out [][]byte
+	for _, k := range footerKeywords {
+		if isASCII(k) {
+			out = append(out, []byte(k))
+		}
+	}
+	return out
+}()
+
 // isFooter reports a mobile or web client footer line.
 func isFooter(s string) bool {
 	if len(s) > 160 {
@@ -160,10 +172,15 @@ func isFooter(s string) bool {
 	}
 	s = cleanSpaces(s)
 	if isASCII(s) {
-		// strings.ToLower of ASCII text is its ASCII lower case, in
-		// which only the ASCII keywords can be.
-		for _, k := range footerKeywords {
-			if containsFoldASCII(s, k) {
+		// strings.ToLower of ASCII text is its ASCII lower case (made
+		// here on the stack), in which only the ASCII keywords can be.
+		var buf [160]byte
+		ls := buf[:0]
+		for i := 0; i < len(s); i++ {
+			ls = append(ls, lowerASCII(s[i]))
+		}
+		for _, k := range footerKeywordsASCII {
+			if bytes.Contains(ls, k) {
 				return footerRe.MatchString(s)
 			}
 		}

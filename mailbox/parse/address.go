@@ -57,9 +57,9 @@ func emailStart(s string) int {
 // plain text: "a@b<mailto:a@b>".
 var exchangeLinkRe = regexp.MustCompile(`(?i)([^\s<>\[\]()]+@[^\s<>\[\]()]+?)\s*[<\[]mailto:[^\s<>\[\]]+[>\]]`)
 
-// bracketedRe matches the address part of "Name <a@b>", "Name <mailto:a@b>",
-// "Name [mailto:a@b]", "Name (a@b)" and "Name (<a@b>)".
-var bracketedRe = regexp.MustCompile(`(?i)[(]?\s*[<\[(]\s*(?:mailto:)?\s*([^<>\[\]()\s,;]+@[^<>\[\]()\s,;]+?)\s*[>\])]\s*[)]?`)
+// bracketedRe (scan_test.go) matches the address part of "Name <a@b>",
+// "Name <mailto:a@b>", "Name [mailto:a@b]", "Name (a@b)" and "Name
+// (<a@b>)"; findBracketed finds its matches.
 
 // findBracketed is bracketedRe.FindStringSubmatchIndex(s) (with sub) or
 // FindStringIndex(s), worked out by a scan (the expression cost

@@ -47,7 +47,7 @@ var base64MessageRe = regexp.MustCompile(`^[A-Za-z0-9+/]{40,}={0,2}\r?\n`)
 func (p *parser) undeclaredBase64(r io.Reader, filename string) (io.Reader, bool) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(512)
-	if fieldLineRe.Match(head) || !base64MessageRe.Match(head) {
+	if isFieldLine(head) || !base64MessageRe.Match(head) {
 		return br, false
 	}
 	return newBase64Reader(br, func(msg string) { p.warn("invalid base64 in %q: %s", filename, msg) }), true

@@ -121,7 +121,22 @@ type headerResult struct {
 	warnings []string
 }
 
-var fieldLineRe = regexp.MustCompile(`^[!-9;-~]+[ \t]*:`)
+// isFieldLine reports whether b starts like a header field, as
+// `^[!-9;-~]+[ \t]*:` matches: a field name (printable ASCII but the
+// colon), maybe spaces or tabs, a colon.
+func isFieldLine(b []byte) bool {
+	i := 0
+	for i < len(b) && b[i] >= '!' && b[i] <= '~' && b[i] != ':' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i < len(b) && b[i] == ':'
+}
 
 // readHeader reads a message header section leniently: it keeps at most
 // maxBytes of it and at most maxLine bytes of any one line (the rest is
@@ -151,7 +166,7 @@ func readHeader(br *bufio.Reader, maxBytes, maxLine int) headerResult {
 		if len(trimmed) == 0 && first && leading < maxLeadingBlank && err == nil {
 			// A message that starts with a blank line: best effort,
 			// the header is read from the first field that follows.
-			if next, _ := br.Peek(256); fieldLineRe.Match(bytes.TrimLeft(next, "\r\n")) {
+			if next, _ := br.Peek(256); isFieldLine(bytes.TrimLeft(next, "\r\n")) {
 				leading++
 				continue
 			}
@@ -170,7 +185,7 @@ func readHeader(br *bufio.Reader, maxBytes, maxLine int) headerResult {
 			continue
 		}
 		isCont := trimmed[0] == ' ' || trimmed[0] == '\t'
-		if !isCont && !fieldLineRe.Match(trimmed) {
+		if !isCont && !isFieldLine(trimmed) {
 			if first {
 				res.noHeader = true
 			} else {
@@ -204,7 +219,9 @@ func readHeader(br *bufio.Reader, maxBytes, maxLine int) headerResult {
 		res.body = br
 	}
 	kept.WriteString("\r\n")
-	h, err := textproto.ReadHeader(bufio.NewReader(&kept))
+	// A buffer no larger than the header (bufio's default size at most):
+	// the header is in it all the same.
+	h, err := textproto.ReadHeader(bufio.NewReaderSize(&kept, min(kept.Len(), 4096)))
 	if err != nil {
 		res.warnings = append(res.warnings, "header: "+err.Error())
 	}

@@ -44,7 +44,9 @@ func unsafeRune(r rune) bool {
 func cleanNames(m *Message) {
 	cleanAddr := func(a *Address) {
 		a.Name = CleanText(a.Name)
-		a.Address = strings.Join(strings.FieldsFunc(a.Address, func(r rune) bool { return r == ' ' || unsafeRune(r) }), "")
+		if strings.ContainsFunc(a.Address, func(r rune) bool { return r == ' ' || unsafeRune(r) }) {
+			a.Address = strings.Join(strings.FieldsFunc(a.Address, func(r rune) bool { return r == ' ' || unsafeRune(r) }), "")
+		}
 	}
 	cleanList := func(as []Address) {
 		for i := range as {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // monthNames maps month names and their usual abbreviations, lower-cased, in
@@ -94,7 +95,6 @@ var (
 	reAMPM       = regexp.MustCompile(`(?i)^\s*(a\.?\s?m\.?|p\.?\s?m\.?|π\.?\s?μ\.?|μ\.?\s?μ\.?)(\W|$)`)
 	reAMPMBefore = regexp.MustCompile(`(午前|午後|上午|下午|晚上|凌晨|中午|오전|오후)\s*$`)
 	reOffset     = regexp.MustCompile(`(?i)(?:\b(?:gmt|utc|ut)\s*)?([+\-−])\s*(\d{1,2})(?::?(\d{2}))?\b`)
-	reWord       = regexp.MustCompile(`[\p{L}]+\.?|\d+`)
 )
 
 // parseLooseDate reads a date as mail clients print it in forwarded header
@@ -109,31 +109,42 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 	if s == "" || len(s) > 200 {
 		return time.Time{}, false
 	}
-	if t, err := mail.ParseDate(s); err == nil {
-		return t, true
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, true
+	if mayBeRFCDate(s) {
+		if t, err := mail.ParseDate(s); err == nil {
+			return t, true
+		}
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, true
+		}
 	}
 	if loc == nil {
 		loc = time.UTC
 	}
 	s = normalizeDigits(strings.ToLower(s))
-	s = strings.NewReplacer("\u00a0", " ", "\u202f", " ", "，", ",", "、", " ", "−", "-").Replace(s)
-	s = reCJKWday.ReplaceAllString(s, " ")
-	s = reOrdinal.ReplaceAllString(s, "$1")
+	if !isASCII(s) {
+		// The replacements and the CJK weekdays are not ASCII.
+		s = dateSpaceReplacer.Replace(s)
+		s = reCJKWday.ReplaceAllString(s, " ")
+	}
+	if mayHoldOrdinal(s) {
+		s = reOrdinal.ReplaceAllString(s, "$1")
+	}
 
 	year, month, day := -1, -1, -1
 	hour, min, sec := -1, 0, 0
 
 	// Numeric dates first, so that their dots are not read as times.
-	if m := reCJKDate.FindStringSubmatchIndex(s); m != nil {
+	// The prefilters (a CJK year mark, a separator) skip the regexps that
+	// cannot match.
+	cjk := strings.Contains(s, "年") || strings.Contains(s, "년")
+	sep := strings.ContainsAny(s, "-/.")
+	if m := submatchIf(cjk, reCJKDate, s); m != nil {
 		year, month, day = atoi(s[m[2]:m[3]]), atoi(s[m[4]:m[5]]), atoi(s[m[6]:m[7]])
 		s = s[:m[0]] + " " + s[m[1]:]
-	} else if m := reYMD.FindStringSubmatchIndex(s); m != nil {
+	} else if m := submatchIf(sep, reYMD, s); m != nil {
 		year, month, day = atoi(s[m[2]:m[3]]), atoi(s[m[4]:m[5]]), atoi(s[m[6]:m[7]])
 		s = s[:m[0]] + " " + s[m[1]:]
-	} else if m := reDMY.FindStringSubmatchIndex(s); m != nil {
+	} else if m := submatchIf(sep, reDMY, s); m != nil {
 		a, b, y := atoi(s[m[2]:m[3]]), atoi(s[m[6]:m[7]]), atoi(s[m[8]:m[9]])
 		// Slashes in English are month first (1/6/25); dots and dashes, and
 		// slashes elsewhere, are day first. A value over 12 settles it.
@@ -149,7 +160,7 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 
 	// Time zone: a numeric offset, possibly after GMT/UTC, or an abbreviation.
 	offset, haveZone := 0, false
-	if m := reOffset.FindStringSubmatchIndex(s); m != nil && timeBefore(s, m[0]) {
+	if m := submatchIf(strings.ContainsAny(s, "+-−"), reOffset, s); m != nil && timeBefore(s, m[0]) {
 		h, mm := atoi(s[m[4]:m[5]]), 0
 		if m[6] >= 0 {
 			mm = atoi(s[m[6]:m[7]])
@@ -209,8 +220,9 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 		num   int
 		month int
 	}
-	var toks []tok
-	for _, w := range reWord.FindAllString(s, -1) {
+	var words [16]string
+	toks := make([]tok, 0, 16)
+	for _, w := range dateWords(s, words[:0]) {
 		t := tok{s: w, num: -1}
 		if w[0] >= '0' && w[0] <= '9' {
 			t.num = atoi(w)
@@ -288,6 +300,104 @@ func parseLooseDate(s string, loc *time.Location, monthFirst bool) (time.Time, b
 	}
 	return t, true
 }
+
+// dateWords appends the words of s to out: runs of letters (\p{L}) with
+// the dot that may follow them, and runs of digits 0-9, as
+// regexp.MustCompile(`[\p{L}]+\.?|\d+`).FindAllString(s, -1) finds them.
+func dateWords(s string, out []string) []string {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case unicode.IsLetter(r):
+			j := i + size
+			for j < len(s) {
+				r, size := utf8.DecodeRuneInString(s[j:])
+				if !unicode.IsLetter(r) {
+					break
+				}
+				j += size
+			}
+			if j < len(s) && s[j] == '.' {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		case r >= '0' && r <= '9':
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		default:
+			i += size
+		}
+	}
+	return out
+}
+
+// submatchIf is re.FindStringSubmatchIndex(s) when may (a cheap test that
+// s can match re) is set, and nil otherwise.
+func submatchIf(may bool, re *regexp.Regexp, s string) []int {
+	if !may {
+		return nil
+	}
+	return re.FindStringSubmatchIndex(s)
+}
+
+// dateSpaceReplacer turns the odd spaces, commas and minus signs of dates
+// into ASCII ones.
+var dateSpaceReplacer = strings.NewReplacer("\u00a0", " ", "\u202f", " ", "，", ",", "、", " ", "−", "-")
+
+// shortDayNames are the day names a date net/mail or RFC 3339 reads may
+// start with.
+var shortDayNames = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// mayBeRFCDate reports whether s (trimmed) can be a date net/mail.ParseDate
+// or time.RFC3339 reads, so that the 48 layouts ParseDate tries (each
+// failure an allocated error) are not tried on dates they cannot read. All
+// those layouts start with the day of the month or the year (a digit), or
+// with a day name ("Mon"), a comma, spaces and the day of the month.
+func mayBeRFCDate(s string) bool {
+	if s == "" {
+		return false
+	}
+	if isDigit(s[0]) {
+		return true
+	}
+	if len(s) < 4 || s[3] != ',' {
+		return false
+	}
+	day := false
+	for _, d := range shortDayNames {
+		if strings.EqualFold(s[:3], d) {
+			day = true
+			break
+		}
+	}
+	rest := strings.TrimLeft(s[4:], " ")
+	return day && rest != "" && isDigit(rest[0])
+}
+
+// mayHoldOrdinal reports whether s has a digit followed by what reOrdinal
+// takes off ("1st", "2nd", "1er", "1º").
+func mayHoldOrdinal(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if !isDigit(s[i]) {
+			continue
+		}
+		switch s[i+1] {
+		case 's', 'n', 'r', 't', 'e':
+			return true
+		}
+		if strings.HasPrefix(s[i+1:], "º") || strings.HasPrefix(s[i+1:], "ª") {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // timeBefore reports whether a time of day appears in s before index i, so
 // that "-" in "2025-01-06" or a phone number is not read as an offset.

@@ -90,26 +90,68 @@ func mayHoldRawHeader(text string) bool {
 	if strings.Contains(text, "=?") {
 		return true
 	}
-	lt := strings.ToLower(text)
-	if strings.Contains(lt, "\nx-") {
-		return true
-	}
-	for _, n := range rawHeaderNeedles {
-		if strings.Contains(lt, n) {
+	// A line after the first that starts with "x-", or with a name of
+	// rawHeaderNames and a colon (dash-stuffed or not), in any case.
+	for i := strings.IndexByte(text, '\n'); i >= 0; {
+		line := text[i+1:]
+		next := strings.IndexByte(line, '\n')
+		if next >= 0 {
+			line = line[:next]
+		}
+		if startsRawField(line) {
 			return true
 		}
+		if next < 0 {
+			break
+		}
+		i += 1 + next
 	}
 	return false
 }
 
-// rawHeaderNeedles are the rawHeaderNames as they start a line, plain or
-// dash-stuffed.
-var rawHeaderNeedles = func() []string {
-	var out []string
-	for name := range rawHeaderNames {
-		out = append(out, "\n"+name+":", "\n- "+name+":")
+// startsRawField reports whether a line starts with "x-", or with a name of
+// rawHeaderNames and a colon, or with "- " and such a name, in any case.
+func startsRawField(line string) bool {
+	if len(line) >= 2 && (line[0] == 'x' || line[0] == 'X') && line[1] == '-' {
+		return true
 	}
-	return out
+	colon := strings.IndexByte(line, ':')
+	if colon < 0 {
+		return false
+	}
+	name := line[:colon]
+	return isRawHeaderName(name) || strings.HasPrefix(name, "- ") && isRawHeaderName(name[2:])
+}
+
+// isRawHeaderName reports whether s, lower-cased, is in rawHeaderNames.
+func isRawHeaderName(s string) bool {
+	if len(s) > 3*maxRawHeaderName {
+		return false // too long even if it lowers to fewer bytes ("İ" is "i")
+	}
+	var buf [64]byte
+	if len(s) > len(buf) {
+		return rawHeaderNames[strings.ToLower(s)]
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return rawHeaderNames[strings.ToLower(s)]
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return rawHeaderNames[string(buf[:len(s)])]
+}
+
+// maxRawHeaderName is the length of the longest name of rawHeaderNames.
+var maxRawHeaderName = func() int {
+	n := 0
+	for name := range rawHeaderNames {
+		n = max(n, len(name))
+	}
+	return n
 }()
 
 // unwrapEncapsulated rewrites the encapsulated messages of a plain text

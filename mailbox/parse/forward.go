@@ -15,6 +15,19 @@ type textLine struct {
 	depth int
 	text  string
 	n     int // line number in the text, from 1 (the pieces of a one-line header block share it)
+
+	sep      separator // parseSeparator(text), once sepKnown (see lineSeparator)
+	sepKnown bool
+}
+
+// lineSeparator is parseSeparator(lines[i].text), worked out once per line:
+// the rules ask it of the same line several times.
+func lineSeparator(lines []textLine, i int) separator {
+	if !lines[i].sepKnown {
+		lines[i].sep = parseSeparator(lines[i].text)
+		lines[i].sepKnown = true
+	}
+	return lines[i].sep
 }
 
 // splitLines cuts text into lines and reads their quote level.
@@ -71,11 +84,14 @@ func lowerText(s string) string {
 // in any language of headerLabels. Labels may be bold ("*From:*"), use a
 // full-width colon, or have a (non-breaking) space before the colon.
 func parseLabelLine(s string) (blockField, string, bool) {
+	if indexColon(s) < 0 {
+		return fieldNone, "", false // most lines of a text
+	}
 	s = strings.TrimSpace(cleanSpaces(s))
 	if s == "" {
 		return fieldNone, "", false
 	}
-	i := strings.IndexAny(s, ":：")
+	i := indexColon(s)
 	if i <= 0 || i > 48 {
 		return fieldNone, "", false
 	}
@@ -84,13 +100,56 @@ func parseLabelLine(s string) (blockField, string, bool) {
 	if strings.HasPrefix(s[i:], "：") {
 		colonLen = len("：")
 	}
-	f, ok := headerLabels[lowerText(strings.Join(strings.Fields(label), " "))]
+	f, ok := lookupLabel(label)
 	if !ok {
 		return fieldNone, "", false
 	}
 	value := strings.TrimSpace(strings.TrimLeft(s[i+colonLen:], " *_"))
 	value = strings.TrimSpace(strings.TrimSuffix(value, "*"))
 	return f, value, true
+}
+
+// lookupLabel looks label up in headerLabels: lower-cased (lowerText), its
+// words separated by one space. An ASCII label is folded into a buffer, not
+// into new strings.
+func lookupLabel(label string) (blockField, bool) {
+	var buf [64]byte
+	n, space := 0, false
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if c >= utf8.RuneSelf || n+2 > len(buf) {
+			f, ok := headerLabels[lowerText(strings.Join(strings.Fields(label), " "))]
+			return f, ok
+		}
+		switch c {
+		case ' ', '\t', '\n', '\v', '\f', '\r': // unicode.IsSpace in ASCII
+			space = n > 0
+			continue
+		}
+		if space {
+			buf[n] = ' '
+			n++
+			space = false
+		}
+		buf[n] = lowerASCII(c)
+		n++
+	}
+	f, ok := headerLabels[string(buf[:n])]
+	return f, ok
+}
+
+// indexColon is strings.IndexAny(s, ":："): the index of the first colon,
+// ASCII or full-width, or -1.
+func indexColon(s string) int {
+	i := strings.IndexByte(s, ':')
+	before := s
+	if i >= 0 {
+		before = s[:i]
+	}
+	if j := strings.Index(before, "："); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // headerBlock is a forwarded message's header block: a run of consecutive
@@ -104,11 +163,11 @@ type headerBlock struct {
 
 // findHeaderBlock reports the header block starting at line i, if any.
 func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
-	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
 	f, v, ok := parseLabelLine(lines[i].text)
 	if !ok {
-		return hb, false
+		return headerBlock{start: i, depth: lines[i].depth}, false
 	}
+	hb := headerBlock{start: i, depth: lines[i].depth, values: map[blockField]string{}}
 	distinct := 0
 	var last blockField
 	english := 0
@@ -151,7 +210,7 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 		if !ok {
 			// A wrapped recipient list continues the previous field.
 			if (last == fieldTo || last == fieldCc || last == fieldBcc) && strings.Contains(l.text, "@") &&
-				!strings.ContainsAny(l.text, ":：") {
+				indexColon(l.text) < 0 {
 				hb.values[last] += " " + strings.TrimSpace(l.text)
 				j++
 				continue
@@ -159,7 +218,7 @@ func findHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 			// A subject wrapped onto an unindented line: the line after
 			// it ends the block (a blank line) or is the next field.
 			if last == fieldSubject && utf8.RuneCountInString(lines[j-1].text) >= minWrappedLine &&
-				wrappedFieldEnds(lines, j+1, hb.depth) && !parseSeparator(l.text).ok {
+				wrappedFieldEnds(lines, j+1, hb.depth) && !lineSeparator(lines, j).ok {
 				hb.values[last] += " " + strings.TrimSpace(l.text)
 				last = fieldNone
 				j++
@@ -231,18 +290,32 @@ type separator struct {
 
 const decorChars = "-_=*~#<>—–━─"
 
+// mayBeDecor reports whether c can be the first or the last byte of a
+// character of decorChars or a space (all of whose non-ASCII characters
+// are outside ASCII in every byte).
+func mayBeDecor(c byte) bool {
+	return c >= utf8.RuneSelf || strings.IndexByte(decorChars+" ", c) >= 0
+}
+
 func parseSeparator(s string) separator {
 	t := strings.TrimSpace(cleanSpaces(s))
 	if t == "" || len(t) > 160 {
 		return separator{}
 	}
-	core := strings.Trim(t, decorChars+" ")
-	decor := utf8.RuneCountInString(t) - utf8.RuneCountInString(core)
+	core, decor := t, 0
+	if mayBeDecor(t[0]) || mayBeDecor(t[len(t)-1]) {
+		core = strings.Trim(t, decorChars+" ")
+		decor = utf8.RuneCountInString(t) - utf8.RuneCountInString(core)
+	}
 	decorated := decor >= 4 && strings.ContainsAny(t[:1], decorChars)
 	if core == "" {
 		if utf8.RuneCountInString(t) >= 8 && !strings.ContainsAny(t, "*~#<>") {
 			return separator{ok: true, rule: true}
 		}
+		return separator{}
+	}
+	if !decorated && (!endsWithColon(core) || utf8.RuneCountInString(core) > 70) {
+		// Undecorated phrases ("Begin forwarded message:") end in a colon.
 		return separator{}
 	}
 	lc := lowerText(core)
@@ -252,10 +325,6 @@ func parseSeparator(s string) separator {
 				return separator{ok: true, end: true}
 			}
 		}
-	}
-	if !decorated && (utf8.RuneCountInString(core) > 70 || !endsWithColon(core)) {
-		// Undecorated phrases ("Begin forwarded message:") end in a colon.
-		return separator{}
 	}
 	for _, w := range forwardWords {
 		if strings.Contains(lc, w) {
@@ -351,11 +420,11 @@ func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quo
 		ok := false
 		switch {
 		case verb != nil && (colon || decorated) && verb[1] >= len(core)/3 &&
-			(emailRe.MatchString(core) || dateishRe.MatchString(core)):
+			holdsAddressOrDate(core):
 			ok = true
 		case verb != nil && colon && deeper:
 			ok = true
-		case colon && (deeper || afterSeparator) && (emailRe.MatchString(core) || dateishRe.MatchString(core)) && len(core) < 300:
+		case colon && (deeper || afterSeparator) && holdsAddressOrDate(core) && len(core) < 300:
 			ok = true
 		case decorated && !colon && verb != nil && endsDecorated(t) && len(core) < 120:
 			// "---- Name wrote ----" (Android mail apps): a name and a
@@ -397,6 +466,12 @@ func quoteHeaderAt(lines []textLine, i int, afterSeparator, lineAbove bool) (quo
 	return quoteHeader{}, false
 }
 
+// holdsAddressOrDate reports an address (emailRe) or a date (dateishRe) in
+// s; an address needs an "@" and a date a digit.
+func holdsAddressOrDate(s string) bool {
+	return hasEmail(s) || hasASCIIDigit(s) && dateishRe.MatchString(s)
+}
+
 // maxQuoteHeaderLines is how many lines a wrapped quote header may take
 // ("<" and "mailto:" wrapped onto lines of their own by a relay).
 const maxQuoteHeaderLines = 6
@@ -418,8 +493,22 @@ func endsDecorated(s string) bool {
 
 // holdsDate reports a date or a time of day in s.
 func holdsDate(s string) bool {
+	if !hasASCIIDigit(s) {
+		return false // both expressions need a digit
+	}
 	s = cleanSpaces(s)
 	return dateishRe.MatchString(s) || anyTimeRe.MatchString(s)
+}
+
+// hasASCIIDigit reports a digit 0-9 in s: dateishRe and anyTimeRe cannot
+// match text without one.
+func hasASCIIDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // opensAttribution reports whether a line can be the first line of a
@@ -427,8 +516,10 @@ func holdsDate(s string) bool {
 // or an address.
 func opensAttribution(s string) bool {
 	s = cleanSpaces(s)
-	return quoteHeaderLead.MatchString(s) || dateishRe.MatchString(s) || anyTimeRe.MatchString(s) ||
-		strings.ContainsAny(s, "<@(") || parseSeparator(s).ok
+	if strings.ContainsAny(s, "<@(") || quoteHeaderLead.MatchString(s) {
+		return true
+	}
+	return hasASCIIDigit(s) && (dateishRe.MatchString(s) || anyTimeRe.MatchString(s)) || parseSeparator(s).ok
 }
 
 // nextContentDepth returns the quote level and index of the first non-blank
@@ -478,14 +569,60 @@ func splitAttribution(t string) (name, date string, english bool) {
 }
 
 func hasDigitOutsideAddress(s string) bool {
+	if !strings.Contains(s, "@") {
+		return strings.IndexFunc(s, unicode.IsDigit) >= 0 // no address to take out
+	}
 	s = emailRe.ReplaceAllString(s, "")
 	return strings.IndexFunc(s, unicode.IsDigit) >= 0
+}
+
+// mayHoldAttributionMarker reports whether attributionMarkerRe can match
+// s: every marker but "tarihinde" has a letter outside ASCII (none that
+// folds to an ASCII one).
+func mayHoldAttributionMarker(s string) bool {
+	return !isASCII(s) || containsFoldASCII(s, "tarihinde")
+}
+
+// containsFoldASCII reports whether s holds word (lower-case) in any mix of
+// ASCII cases. It is (?i)word in an expression for ASCII words with no "k"
+// or "s" (whose other cases include a non-ASCII letter), and
+// strings.Contains(strings.ToLower(s), word) for ASCII s. A word that is
+// not ASCII is never found in ASCII s.
+func containsFoldASCII(s, word string) bool {
+	if word == "" {
+		return true
+	}
+	first, firstUp := word[0], word[0]
+	if first >= 'a' && first <= 'z' {
+		firstUp = first - ('a' - 'A')
+	}
+	for i := 0; i+len(word) <= len(s); i++ {
+		if s[i] != first && s[i] != firstUp {
+			continue
+		}
+		j := 1
+		for j < len(word) && lowerASCII(s[i+j]) == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // splitNameDate splits "DATE, NAME <addr>", "NAME <addr>, DATE", "NAME 于
 // DATE" and the like.
 func splitNameDate(t string) (name, date string) {
-	if m := attributionMarkerRe.FindStringIndex(t); m != nil && strings.TrimSpace(t[:m[0]]) != "" && strings.TrimSpace(t[m[1]:]) != "" {
+	at := strings.Contains(t, "@") // bracketedRe and emailRe need one
+	if m := indexIf(mayHoldAttributionMarker(t), attributionMarkerRe, t); m != nil && strings.TrimSpace(t[:m[0]]) != "" && strings.TrimSpace(t[m[1]:]) != "" {
 		l, r := t[:m[0]], t[m[1]:]
 		if hasDigitOutsideAddress(l) && !hasDigitOutsideAddress(r) {
 			return r, l
@@ -494,9 +631,9 @@ func splitNameDate(t string) (name, date string) {
 			return l, r
 		}
 	}
-	if loc := bracketedRe.FindStringIndex(t); loc != nil || emailRe.MatchString(t) {
+	if loc := bracketedIf(at, t, false); loc != nil || at && hasEmail(t) {
 		if loc == nil {
-			loc = emailRe.FindStringIndex(t)
+			loc = findEmail(t)
 		}
 		left, right := t[:loc[0]], t[loc[1]:]
 		addr := t[loc[0]:loc[1]]
@@ -515,6 +652,24 @@ func splitNameDate(t string) (name, date string) {
 		return t[i+1:], t[:i]
 	}
 	return t, ""
+}
+
+// indexIf is re.FindStringIndex(s) when may (a cheap test that s can match
+// re) is set, and nil otherwise.
+func indexIf(may bool, re *regexp.Regexp, s string) []int {
+	if !may {
+		return nil
+	}
+	return re.FindStringIndex(s)
+}
+
+// bracketedIf is findBracketed(s, sub) when may (s has an "@") is set, and
+// nil otherwise.
+func bracketedIf(may bool, s string, sub bool) []int {
+	if !may {
+		return nil
+	}
+	return findBracketed(s, sub)
 }
 
 // lastDelimiter returns the index just past the date in a "DATE NAME"
@@ -573,14 +728,20 @@ func suffixLen(s string) int {
 }
 
 func cleanAttrName(s string) string {
-	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	if mayHoldAttributionMarker(s) {
+		s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	}
 	s = strings.TrimSpace(s)
-	s = leadingAMPMRe.ReplaceAllString(s, "")
+	if !isASCII(s) { // the AM/PM words are not ASCII
+		s = leadingAMPMRe.ReplaceAllString(s, "")
+	}
 	return strings.Trim(s, " ,、:：")
 }
 
 func cleanAttrDate(s string) string {
-	s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	if mayHoldAttributionMarker(s) {
+		s = attributionMarkerRe.ReplaceAllString(" "+s+" ", " ")
+	}
 	return strings.Trim(strings.Join(strings.Fields(s), " "), " ,、:：")
 }
 
@@ -607,7 +768,7 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 	j := i
 	// Separator lines (possibly several: a CSS divider above a phrase).
 	for k := 0; k < 3 && j < len(lines); k++ {
-		sep := parseSeparator(lines[j].text)
+		sep := lineSeparator(lines, j)
 		if !sep.ok || sep.end {
 			break
 		}
@@ -637,7 +798,7 @@ func findBoundary(lines []textLine, i int, quotes bool, loc *time.Location) (bou
 			}
 			// Zoho repeats the separator below the block.
 			if d, idx := nextContentDepth(lines, hb.end); idx >= 0 && d == hb.depth {
-				if sep := parseSeparator(lines[idx].text); sep.ok && !sep.end && (sep.phrase || !sep.rule) {
+				if sep := lineSeparator(lines, idx); sep.ok && !sep.end && (sep.phrase || !sep.rule) {
 					b.end = idx + 1
 				}
 			}
@@ -750,7 +911,7 @@ func splitThread(text string, quotesAnywhere bool, loc *time.Location, maxOrigin
 	for i := 0; i < len(lines); {
 		l := lines[i]
 		if !isBlank(l.text) && len(bounds) < maxOriginals {
-			if sep := parseSeparator(l.text); sep.end && cur > 0 {
+			if cur > 0 && lineSeparator(lines, i).end {
 				// "End forwarded message": back to what encloses the
 				// forwarded message (and the messages it quotes).
 				s := cur
@@ -876,8 +1037,11 @@ func endsWithColon(s string) bool {
 // isUnknownLabelLine reports a line shaped like "Label: value" with a short
 // label of at most three words.
 func isUnknownLabelLine(s string) bool {
+	if indexColon(s) < 0 {
+		return false
+	}
 	s = strings.TrimSpace(cleanSpaces(s))
-	i := strings.IndexAny(s, ":：")
+	i := indexColon(s)
 	if i <= 0 || i > 40 {
 		return false
 	}
@@ -906,7 +1070,7 @@ func findGenericHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 			}
 			vals = append(vals, v)
 		} else if isUnknownLabelLine(t) {
-			k := strings.IndexAny(t, ":：")
+			k := indexColon(t)
 			v := strings.TrimSpace(strings.TrimLeft(t[k:], ":： *_"))
 			vals = append(vals, v)
 		} else {
@@ -919,7 +1083,7 @@ func findGenericHeaderBlock(lines []textLine, i int) (headerBlock, bool) {
 	}
 	if _, ok := hb.values[fieldFrom]; !ok {
 		for _, v := range vals {
-			if emailRe.MatchString(v) {
+			if hasEmail(v) {
 				hb.values[fieldFrom] = v
 				break
 			}

@@ -466,7 +466,7 @@ func fillHeaders(m *Message, h gomail.Header) {
 		m.ReturnPath = strings.TrimSpace(strings.Trim(strings.TrimSpace(toUTF8(rp[0])), "<>"))
 	}
 	if raw := strings.TrimSpace(h.Get("Date")); raw != "" {
-		if t, err := h.Date(); err == nil {
+		if t, err := headerDate(h); err == nil {
 			m.Date = &t
 		} else if t, ok := parseLooseDate(toUTF8(raw), time.UTC, true); ok {
 			m.Date = &t
@@ -483,6 +483,22 @@ func fillHeaders(m *Message, h gomail.Header) {
 	for i, v := range m.AuthResults {
 		m.AuthResults[i] = toUTF8(v)
 	}
+}
+
+// rfc5322Date is the layout of nearly every Date header ("Mon, 6 Jan 2025
+// 09:14:00 +0100"). net/mail.ParseDate reads it too, with the first layout
+// it tries that has a day name, after 24 without one that fail (each an
+// allocated error); no other layout reads the same text.
+const rfc5322Date = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// headerDate is h.Date(), with the usual layout tried first.
+func headerDate(h gomail.Header) (time.Time, error) {
+	if v := h.Get("Date"); len(v) > 4 && v[3] == ',' {
+		if t, err := time.Parse(rfc5322Date, v); err == nil {
+			return t, nil
+		}
+	}
+	return h.Date()
 }
 
 var msgIDRe = regexp.MustCompile(`<([^<>\s]+)>`)

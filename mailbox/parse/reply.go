@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -73,7 +74,7 @@ loop:
 			stop(i, "mobile or web client footer")
 			break loop
 		}
-		if sep := parseSeparator(l.text); sep.ok && !sep.end {
+		if sep := lineSeparator(lines, i); sep.ok && !sep.end {
 			if sep.phrase {
 				stop(i, "separator naming a forwarded or original message")
 				break
@@ -153,12 +154,38 @@ func stripSignature(text string) string {
 	return joinTrimmed(lines)
 }
 
+// footerKeywordsASCII are the footerKeywords that are ASCII.
+var footerKeywordsASCII = func() [][]byte {
+	var out [][]byte
+	for _, k := range footerKeywords {
+		if isASCII(k) {
+			out = append(out, []byte(k))
+		}
+	}
+	return out
+}()
+
 // isFooter reports a mobile or web client footer line.
 func isFooter(s string) bool {
 	if len(s) > 160 {
 		return false
 	}
 	s = cleanSpaces(s)
+	if isASCII(s) {
+		// strings.ToLower of ASCII text is its ASCII lower case (made
+		// here on the stack), in which only the ASCII keywords can be.
+		var buf [160]byte
+		ls := buf[:0]
+		for i := 0; i < len(s); i++ {
+			ls = append(ls, lowerASCII(s[i]))
+		}
+		for _, k := range footerKeywordsASCII {
+			if bytes.Contains(ls, k) {
+				return footerRe.MatchString(s)
+			}
+		}
+		return false
+	}
 	ls := strings.ToLower(s)
 	for _, k := range footerKeywords {
 		if strings.Contains(ls, k) {
@@ -185,5 +212,5 @@ func looksLikeAttribution(lines []textLine, i int) bool {
 	if !endsWithColon(t) || len(t) > 300 {
 		return false
 	}
-	return emailRe.MatchString(t) && (anyTimeRe.MatchString(t) || dateishRe.MatchString(t))
+	return hasEmail(t) && (anyTimeRe.MatchString(t) || dateishRe.MatchString(t))
 }

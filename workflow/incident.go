@@ -156,23 +156,11 @@ func (h *handling) newIncident(cust Person) (Disposition, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The leads' notices are rendered on another goroutine while the
-	// reporter's acknowledgement is recorded; they are queued after it,
-	// as they would be one by one.
-	notices := make([]outItem, 0, len(h.d.cfg.Leads))
-	for _, lead := range h.d.cfg.Leads {
-		item, err := h.leadNotice(inc, lead, templates.LeadNotice, history, true)
-		if err != nil {
-			return 0, err
-		}
-		item.rendered = h.d.renderAhead(item.template, item.data)
-		notices = append(notices, item)
-	}
 	if err := h.ackReporter(inc); err != nil {
 		return 0, err
 	}
-	for _, item := range notices {
-		if err := h.d.queue(h.ctx, h.tx, h.now, item, &h.queued); err != nil {
+	for _, lead := range h.d.cfg.Leads {
+		if err := h.notifyLead(inc, lead, templates.LeadNotice, history, true); err != nil {
 			return 0, err
 		}
 	}
@@ -341,15 +329,6 @@ func (h *handling) ackReporter(inc *Incident) error {
 // notifyLead queues a lead notice or evidence notice, carrying the forward
 // per the evidence mode.
 func (h *handling) notifyLead(inc *Incident, lead Person, name string, history []string, first bool) error {
-	item, err := h.leadNotice(inc, lead, name, history, first)
-	if err != nil {
-		return err
-	}
-	return h.d.queue(h.ctx, h.tx, h.now, item, &h.queued)
-}
-
-// leadNotice makes the email notifyLead queues.
-func (h *handling) leadNotice(inc *Incident, lead Person, name string, history []string, first bool) (outItem, error) {
 	var err error
 	data := h.d.baseData(inc, lead, h.now)
 	if inc.Customer.Address == "" && inc.Customer.Name != "" {
@@ -362,13 +341,13 @@ func (h *handling) leadNotice(inc *Incident, lead Person, name string, history [
 	// Suggest only what the lead may do now (a severed incident takes no
 	// BOUNDARY or SEVER).
 	if data.Allowed, err = h.allowedFor(inc, roleLead, lead.Address); err != nil {
-		return outItem{}, err
+		return err
 	}
 	data.Reporter = templates.Person(h.reporter())
 	if inc.ID != h.opened { // an incident this message opened sent nothing yet
 		sent, err := boundarySent(h.ctx, h.tx, inc.ID)
 		if err != nil {
-			return outItem{}, err
+			return err
 		}
 		if !sent.IsZero() {
 			data.BoundarySent = sent.In(h.d.cfg.Timezone)
@@ -376,7 +355,7 @@ func (h *handling) leadNotice(inc *Incident, lead Person, name string, history [
 	}
 	ev, err := h.d.evidenceOf(h.ctx, h.tx, inc.ID, h.rowID, h.d.cfg.Evidence == EvidenceInline)
 	if err != nil {
-		return outItem{}, err
+		return err
 	}
 	data.Incident.Evidence = ev
 	item := outItem{incident: inc, template: name, to: lead, data: data, cause: h.in.MessageID, first: first}
@@ -387,7 +366,7 @@ func (h *handling) leadNotice(inc *Incident, lead Person, name string, history [
 			MessageRow:  h.rowID,
 		}}
 	}
-	return item, nil
+	return h.d.queue(h.ctx, h.tx, h.now, item, &h.queued)
 }
 
 // evidenceOf lists the originals one message brought to an incident, with

@@ -31,9 +31,6 @@ type outItem struct {
 	// caps: the scheduler bounds them by construction (one per lead per
 	// week, one per incident per interval), and a cap must not lose them.
 	scheduled bool
-	// rendered, when set, is the rendering of template with data, started
-	// ahead (renderAhead); data must not change after it started.
-	rendered *pendingRender
 }
 
 // storedMail is the outbox's mail column: an OutMail without what has its
@@ -101,13 +98,7 @@ func (d *Desk) queueMail(ctx context.Context, tx *sql.Tx, now time.Time, it outI
 		}
 	}
 
-	var r *templates.Rendered
-	var err error
-	if it.rendered != nil {
-		r, err = it.rendered.wait()
-	} else {
-		r, err = d.tmpl.Render(it.template, it.data)
-	}
+	r, err := d.tmpl.Render(it.template, it.data)
 	if err != nil {
 		return 0, fmt.Errorf("rendering %s: %w", it.template, err)
 	}

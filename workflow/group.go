@@ -52,6 +52,12 @@ func (g *Group) Handle(ctx context.Context, in *Inbound) (disp Disposition, err 
 	if g.tx == nil {
 		return 0, errors.New("workflow: Handle called on a group already committed or rolled back")
 	}
+	// The message in hand is finished even when ctx ends (a shutdown):
+	// its statements take microseconds, and the group's own context
+	// (BeginGroup) still bounds the transaction. A context that can end
+	// would also cost database/sql a goroutine for every query, to
+	// watch it.
+	ctx = context.WithoutCancel(ctx)
 	if _, err := g.tx.ExecContext(ctx, "SAVEPOINT message"); err != nil {
 		return 0, g.d.notRecorded(in, fmt.Errorf("store: starting a savepoint: %w", err))
 	}
@@ -63,10 +69,9 @@ func (g *Group) Handle(ctx context.Context, in *Inbound) (disp Disposition, err 
 		// An error or a panic: undo this message only, and count the
 		// row ids afresh (nextID), since its rows are gone.
 		g.d.st.forgetIDs()
-		uctx := context.WithoutCancel(ctx)
-		_, rerr := g.tx.ExecContext(uctx, "ROLLBACK TO message")
+		_, rerr := g.tx.ExecContext(ctx, "ROLLBACK TO message")
 		if rerr == nil {
-			_, rerr = g.tx.ExecContext(uctx, "RELEASE message")
+			_, rerr = g.tx.ExecContext(ctx, "RELEASE message")
 		}
 		if rerr != nil {
 			// The transaction itself is broken: nothing of the group can

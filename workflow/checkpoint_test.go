@@ -52,7 +52,11 @@ func TestRunCheckpoints(t *testing.T) {
 	// The first checkpoint is asked for by a commit; wait for the
 	// writer's own to be off first (RunCheckpoints sets it at its start).
 	for autoCheckpoint() != 0 {
-		time.Sleep(time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("RunCheckpoints returned before it turned the writer's checkpoint off: %v", err)
+		case <-time.After(time.Millisecond):
+		}
 	}
 
 	write(50)
@@ -61,11 +65,21 @@ func TestRunCheckpoints(t *testing.T) {
 		t.Fatalf("the WAL holds %d frames after 50 commits", before)
 	}
 	st.askCheckpoint() // as Group.Commit does
-	for c := range checkpoints {
-		if c[0] == c[1] && c[0] > 0 {
-			break // all of the WAL is in the database
+	// A liveness bound, not a speed check: without a checkpoint this
+	// would wait for the test binary's timeout.
+	giveUp := time.After(time.Minute)
+	for copied := false; !copied; {
+		select {
+		case c := <-checkpoints:
+			copied = c[0] == c[1] && c[0] > 0 // all of the WAL is in the database
+			if !copied {
+				st.askCheckpoint()
+			}
+		case err := <-done:
+			t.Fatalf("RunCheckpoints returned while asked to checkpoint: %v", err)
+		case <-giveUp:
+			t.Fatal("no background checkpoint copied the WAL into the database")
 		}
-		st.askCheckpoint()
 	}
 	write(1) // starts the WAL afresh
 	if after := walFrames(); after >= before {
